@@ -1,0 +1,251 @@
+// The session wire form and its validation, exactly as CONTRACT.md states it.
+// Pure: no I/O. Defaults that depend on the environment are injected by the caller.
+
+/** A session as the API returns it. It never carries the token or its hash. */
+export interface Session {
+  readonly session_id: string;
+  readonly mesh: string;
+  readonly display_name: string;
+  readonly pid: number;
+  readonly cwd?: string;
+  readonly role?: string;
+  readonly groups?: readonly string[];
+  /** Opaque process identity captured by the daemon; null when it could not be read. */
+  readonly start_time: string | null;
+  /** Epoch milliseconds. */
+  readonly registered_at: number;
+  /** First 8 hex chars of the token, for humans. */
+  readonly token_prefix: string;
+}
+
+/** The fields a client sends to register; the daemon sets the rest. */
+export interface Registration {
+  readonly token: string;
+  readonly session_id: string;
+  readonly mesh: string;
+  readonly display_name: string;
+  readonly pid: number;
+  readonly cwd?: string;
+  readonly role?: string;
+  readonly groups?: readonly string[];
+}
+
+/** Defaults for the optional fields a registration may leave out. */
+export interface RegistrationDefaults {
+  newSessionId(): string;
+  readonly mesh: string;
+  /** Used when neither display_name nor cwd is given. */
+  readonly displayName: string;
+}
+
+/** Why a field was refused: the field's wire name and the rule it broke. */
+export class FieldError extends Error {
+  override readonly name = "FieldError";
+  constructor(
+    readonly field: string,
+    readonly rule: string,
+  ) {
+    super(`${field}: ${rule}`);
+  }
+}
+
+export type Parsed<T> = { ok: true; value: T } | { ok: false; error: FieldError };
+
+export const LIMITS = {
+  sessionId: 128,
+  mesh: 64,
+  displayName: 128,
+  role: 64,
+  groups: 32,
+  group: 64,
+  cwd: 4096,
+  /** pid_t is a signed 32-bit integer on every platform we run on. */
+  pid: 2_147_483_647,
+} as const;
+
+const SESSION_ID = /^[A-Za-z0-9._:-]+$/;
+const MESH = /^[a-z0-9._-]+$/;
+const TOKEN = /^[0-9a-f]{64}$/;
+const TOKEN_HASH = TOKEN;
+const TOKEN_PREFIX = /^[0-9a-f]{8}$/;
+// Control characters, lone surrogates and unassigned code points are not printable.
+const NON_PRINTABLE = /[\p{Cc}\p{Cs}\p{Cn}]/u;
+
+function codePoints(s: string): number {
+  let n = 0;
+  for (const _ of s) n++;
+  return n;
+}
+
+export function isToken(value: unknown): value is string {
+  return typeof value === "string" && TOKEN.test(value);
+}
+
+export function isTokenHash(value: unknown): value is string {
+  return typeof value === "string" && TOKEN_HASH.test(value);
+}
+
+/** Each check returns the rule broken, or undefined when the value is valid. */
+type Check = (value: unknown) => string | undefined;
+
+const checkToken: Check = (v) => (isToken(v) ? undefined : "must be 64 lowercase hex characters");
+
+const checkSessionId: Check = (v) => {
+  if (typeof v !== "string") return "must be a string";
+  if (v.length < 1 || v.length > LIMITS.sessionId) return `must be 1–${LIMITS.sessionId} characters`;
+  return SESSION_ID.test(v) ? undefined : "may contain only A-Z a-z 0-9 . _ : -";
+};
+
+const checkMesh: Check = (v) => {
+  if (typeof v !== "string") return "must be a string";
+  if (v.length < 1 || v.length > LIMITS.mesh) return `must be 1–${LIMITS.mesh} characters`;
+  return MESH.test(v) ? undefined : "may contain only a-z 0-9 . _ -";
+};
+
+function printable(min: number, max: number): Check {
+  return (v) => {
+    if (typeof v !== "string") return "must be a string";
+    const n = codePoints(v);
+    if (n < min || n > max) return min > 0 ? `must be ${min}–${max} characters` : `must be at most ${max} characters`;
+    return NON_PRINTABLE.test(v) ? "must contain only printable characters" : undefined;
+  };
+}
+
+const checkDisplayName = printable(1, LIMITS.displayName);
+const checkRole = printable(0, LIMITS.role);
+const checkGroup = printable(0, LIMITS.group);
+
+const checkPid: Check = (v) =>
+  typeof v === "number" && Number.isInteger(v) && v > 0 && v <= LIMITS.pid
+    ? undefined
+    : `must be an integer from 1 to ${LIMITS.pid}`;
+
+const checkCwd: Check = (v) => {
+  if (typeof v !== "string") return "must be a string";
+  if (!v.startsWith("/")) return "must be an absolute path";
+  if (v.length > LIMITS.cwd) return `must be at most ${LIMITS.cwd} characters`;
+  return v.includes("\0") ? "must not contain NUL" : undefined;
+};
+
+const checkGroups: Check = (v) => {
+  if (!Array.isArray(v)) return "must be an array of strings";
+  if (v.length > LIMITS.groups) return `must have at most ${LIMITS.groups} items`;
+  for (const item of v) {
+    const rule = checkGroup(item);
+    if (rule) return `every item ${rule}`;
+  }
+  return undefined;
+};
+
+const checkStartTime: Check = (v) =>
+  v === null || (typeof v === "string" && v.length > 0 && v.length <= 256)
+    ? undefined
+    : "must be null or a string of 1–256 characters";
+
+const checkRegisteredAt: Check = (v) =>
+  typeof v === "number" && Number.isSafeInteger(v) && v >= 0 ? undefined : "must be a non-negative integer (epoch ms)";
+
+const checkTokenPrefix: Check = (v) =>
+  typeof v === "string" && TOKEN_PREFIX.test(v) ? undefined : "must be 8 lowercase hex characters";
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+/** Runs the checks in order; the first failure wins so the error names one field. */
+function firstError(record: Record<string, unknown>, checks: ReadonlyArray<[string, Check, boolean]>) {
+  for (const [field, check, required] of checks) {
+    const value = record[field];
+    if (value === undefined) {
+      if (required) return new FieldError(field, "is required");
+      continue;
+    }
+    const rule = check(value);
+    if (rule) return new FieldError(field, rule);
+  }
+  return undefined;
+}
+
+const REGISTRATION_CHECKS: ReadonlyArray<[string, Check, boolean]> = [
+  ["token", checkToken, true],
+  ["session_id", checkSessionId, false],
+  ["mesh", checkMesh, false],
+  ["display_name", checkDisplayName, false],
+  ["pid", checkPid, true],
+  ["cwd", checkCwd, false],
+  ["role", checkRole, false],
+  ["groups", checkGroups, false],
+];
+
+function basename(path: string): string {
+  const parts = path.split("/").filter((p) => p.length > 0);
+  return parts.at(-1) ?? "/";
+}
+
+/**
+ * Validates a registration body. Unknown fields are ignored; missing optional fields take
+ * their defaults (display_name falls back to the basename of cwd, then to the default).
+ */
+export function parseRegistration(raw: unknown, defaults: RegistrationDefaults): Parsed<Registration> {
+  if (!isRecord(raw)) return { ok: false, error: new FieldError("body", "must be a JSON object") };
+  const error = firstError(raw, REGISTRATION_CHECKS);
+  if (error) return { ok: false, error };
+  const cwd = raw.cwd as string | undefined;
+  let displayName = raw.display_name as string | undefined;
+  if (displayName === undefined) {
+    displayName = cwd !== undefined ? basename(cwd).slice(0, LIMITS.displayName) : defaults.displayName;
+    // A derived default must itself be valid, or the registration would store an invalid name.
+    if (checkDisplayName(displayName)) displayName = defaults.displayName;
+  }
+  const value: Registration = {
+    token: raw.token as string,
+    session_id: (raw.session_id as string | undefined) ?? defaults.newSessionId(),
+    mesh: (raw.mesh as string | undefined) ?? defaults.mesh,
+    display_name: displayName,
+    pid: raw.pid as number,
+    ...(cwd !== undefined && { cwd }),
+    ...(raw.role !== undefined && { role: raw.role as string }),
+    ...(raw.groups !== undefined && { groups: Object.freeze([...(raw.groups as string[])]) }),
+  };
+  return { ok: true, value };
+}
+
+const SESSION_CHECKS: ReadonlyArray<[string, Check, boolean]> = [
+  ["session_id", checkSessionId, true],
+  ["mesh", checkMesh, true],
+  ["display_name", checkDisplayName, true],
+  ["pid", checkPid, true],
+  ["cwd", checkCwd, false],
+  ["role", checkRole, false],
+  ["groups", checkGroups, false],
+  ["start_time", checkStartTime, true],
+  ["registered_at", checkRegisteredAt, true],
+  ["token_prefix", checkTokenPrefix, true],
+];
+
+/** Validates a complete session record (as stored by the persistence codec). */
+export function parseSession(raw: unknown): Parsed<Session> {
+  if (!isRecord(raw)) return { ok: false, error: new FieldError("session", "must be a JSON object") };
+  const error = firstError(raw, SESSION_CHECKS);
+  if (error) return { ok: false, error };
+  return { ok: true, value: toSession(raw as unknown as Session) };
+}
+
+/**
+ * Builds a session from an explicit field list. Every response and every stored record goes
+ * through here, so no other property (a token, a hash) can ever slip through.
+ */
+export function toSession(s: Session): Session {
+  return Object.freeze({
+    session_id: s.session_id,
+    mesh: s.mesh,
+    display_name: s.display_name,
+    pid: s.pid,
+    ...(s.cwd !== undefined && { cwd: s.cwd }),
+    ...(s.role !== undefined && { role: s.role }),
+    ...(s.groups !== undefined && { groups: Object.freeze([...s.groups]) }),
+    start_time: s.start_time,
+    registered_at: s.registered_at,
+    token_prefix: s.token_prefix,
+  });
+}

@@ -1,0 +1,44 @@
+// Real processes for tests: every process started here is tracked and killed by pid afterwards.
+import { type ChildProcess, spawn } from "node:child_process";
+import { once } from "node:events";
+
+const started = new Set<ChildProcess>();
+
+/** A long-running child that does nothing (sleep). */
+export function spawnSleeper(seconds = 60): ChildProcess {
+  const child = spawn("sleep", [String(seconds)], { stdio: "ignore" });
+  started.add(child);
+  return child;
+}
+
+/**
+ * A zombie: `sh` starts `true` in the background then becomes `sleep` without ever waiting, so
+ * `true` exits and stays a zombie. Resolves with the zombie's pid and its parent.
+ */
+export async function spawnZombie(): Promise<{ zombiePid: number; parent: ChildProcess }> {
+  const parent = spawn("sh", ["-c", "true & echo $!; exec sleep 60"], { stdio: ["ignore", "pipe", "ignore"] });
+  started.add(parent);
+  const [chunk] = (await once(parent.stdout as NodeJS.ReadableStream, "data")) as [Buffer];
+  return { zombiePid: Number(chunk.toString().trim()), parent };
+}
+
+export async function killAndWait(child: ChildProcess, signal: NodeJS.Signals = "SIGKILL"): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = once(child, "exit");
+  child.kill(signal);
+  await exited;
+}
+
+export async function killAll(): Promise<void> {
+  await Promise.all([...started].map((c) => killAndWait(c)));
+  started.clear();
+}
+
+/** Polls `check` until it returns true, failing after a generous deadline. */
+export async function waitFor(check: () => boolean | Promise<boolean>, what: string, deadlineMs = 10_000) {
+  const end = Date.now() + deadlineMs;
+  while (!(await check())) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
