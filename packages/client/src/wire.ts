@@ -1,0 +1,130 @@
+// The HTTP surface shared by the daemon and the CLI: header names, auth scheme, routes, error codes
+// and response bodies, exactly as CONTRACT.md states them. Pure: no I/O.
+import type { Registration, Session } from "@claudemesh/registry";
+
+/** Response header carrying the API version; its value is API_VERSION. Node lower-cases header names. */
+export const API_VERSION_HEADER = "claudemesh-api";
+/** Response header carrying the daemon's semver, so the CLI can warn about a version mismatch. */
+export const DAEMON_VERSION_HEADER = "claudemesh-version";
+export const API_VERSION = "1";
+/** `ipc_api` in GET /v1/version. */
+export const IPC_API = "v1";
+
+export const ROUTES = {
+  version: "/v1/version",
+  health: "/v1/health",
+  register: "/v1/sessions/register",
+  sessions: "/v1/sessions",
+  me: "/v1/sessions/me",
+  events: "/v1/events",
+  metrics: "/v1/metrics",
+} as const;
+
+export const AUTH_SCHEME = "ClaudeMesh-Session";
+
+const TOKEN = /^[0-9a-f]{64}$/;
+// RFC 9110: scheme, one or more spaces, credentials. Node already trims the header value.
+const AUTHORIZATION = /^(\S+) +(\S+)$/;
+
+/** The only place a session token may travel. */
+export function authorizationHeader(token: string): string {
+  return `${AUTH_SCHEME} ${token}`;
+}
+
+/** The token in an `Authorization` value, or undefined unless it is exactly our scheme and a 64-hex token. */
+export function parseAuthorization(headerValue: string | undefined): string | undefined {
+  if (headerValue === undefined) return undefined;
+  const match = AUTHORIZATION.exec(headerValue.trim());
+  if (!match) return undefined;
+  const [, scheme, token] = match;
+  // Auth schemes are case-insensitive (RFC 9110 §11.1); the token is not.
+  if (scheme?.toLowerCase() !== AUTH_SCHEME.toLowerCase()) return undefined;
+  return token !== undefined && TOKEN.test(token) ? token : undefined;
+}
+
+export const ERROR_CODES = [
+  "bad_request",
+  "invalid_json",
+  "invalid_field",
+  "unauthorized",
+  "forbidden",
+  "not_found",
+  "method_not_allowed",
+  "request_timeout",
+  "payload_too_large",
+  "header_too_large",
+  "internal",
+] as const;
+
+export type ErrorCode = (typeof ERROR_CODES)[number];
+
+/** The HTTP status each error code is sent with. */
+export const ERROR_STATUS: Readonly<Record<ErrorCode, number>> = {
+  bad_request: 400,
+  invalid_json: 400,
+  invalid_field: 400,
+  unauthorized: 401,
+  forbidden: 403,
+  not_found: 404,
+  method_not_allowed: 405,
+  request_timeout: 408,
+  payload_too_large: 413,
+  header_too_large: 431,
+  internal: 500,
+};
+
+export function isErrorCode(value: unknown): value is ErrorCode {
+  return typeof value === "string" && (ERROR_CODES as readonly string[]).includes(value);
+}
+
+export interface ErrorBody {
+  readonly error: { readonly code: ErrorCode; readonly message: string };
+}
+
+export interface VersionInfo {
+  readonly daemon_version: string;
+  readonly ipc_api: string;
+  readonly ipc_features: readonly string[];
+  readonly schema_version: number;
+}
+
+export interface Health {
+  readonly ok: true;
+  readonly pid: number;
+  readonly uptime_ms: number;
+  readonly sessions: number;
+}
+
+/** Body of POST /v1/sessions/register: the token plus the session fields the client may set. */
+export type RegisterRequest = Registration;
+
+export interface RegisterResponse {
+  readonly ok: true;
+  readonly registered_at: number;
+  /** True when the session id was held by another token and that entry was replaced. */
+  readonly replaced: boolean;
+}
+
+export interface SessionsResponse {
+  readonly sessions: readonly Session[];
+}
+
+export interface MeResponse {
+  readonly session: Session;
+}
+
+export interface OkResponse {
+  readonly ok: true;
+}
+
+export const SESSION_EVENT_TYPES = ["session_registered", "session_deregistered"] as const;
+export type SessionEventType = (typeof SESSION_EVENT_TYPES)[number];
+
+/** One event of GET /v1/events, decoded: the SSE `event`, `id` and the `{session, reason}` data. */
+export interface SessionEvent {
+  readonly type: SessionEventType;
+  readonly id: number;
+  /** `registered`, or why the session went: `exited`, `pid_reused`, `deregistered`, `replaced`. Kept open for newer daemons. */
+  readonly reason: string;
+  readonly session: Session;
+}
