@@ -1,0 +1,230 @@
+// Wires the daemon together: dir, lock, restored state, registry, reaper, events, HTTP server,
+// self-check, and an orderly shutdown that removes only what is still its own.
+import { chmodSync, unlinkSync } from "node:fs";
+import type { Server } from "node:http";
+import { checkSocketPath, daemonPaths, requestJson } from "@claudemesh/client";
+import {
+  createProcessProbe,
+  type ProcessProbe,
+  Reaper,
+  type RegistryEntry,
+  type RemovalReason,
+  reapDecision,
+  SessionRegistry,
+} from "@claudemesh/registry";
+import { ensureDaemonDir } from "./daemon-dir.js";
+import { EventHub } from "./events/event-hub.js";
+import { EventLog } from "./events/event-log.js";
+import { createRoutes } from "./http/routes.js";
+import { createHttpServer } from "./http/server.js";
+import { acquireLock, type HeldLock } from "./lock.js";
+import type { Logger } from "./logger.js";
+import { createMetrics } from "./metrics.js";
+import { listenOnSocket, removeStaleSocket, socketIsOurs } from "./socket-file.js";
+import { StateStore } from "./state-store.js";
+import { DAEMON_VERSION } from "./version.js";
+
+export interface DaemonOptions {
+  dir: string;
+  logger: Logger;
+  reaperIntervalMs?: number;
+  selfCheckIntervalMs?: number;
+  shutdownDeadlineMs?: number;
+  probe?: ProcessProbe;
+}
+
+export interface RunningDaemon {
+  readonly socketPath: string;
+  readonly registry: SessionRegistry;
+  /** Stops the daemon; resolves when everything is closed (or the deadline passed). */
+  shutdown(reason: string, exitCode?: number): Promise<void>;
+  /** Resolves with the exit code the process should end with, once the daemon has stopped. */
+  readonly stopped: Promise<number>;
+}
+
+export const DEFAULTS = {
+  reaperIntervalMs: 5_000,
+  selfCheckIntervalMs: 60_000,
+  shutdownDeadlineMs: 1_500,
+} as const;
+
+/** Restores persisted entries whose process identity still matches; reports the others. */
+async function restoreEntries(
+  entries: RegistryEntry[],
+  registry: SessionRegistry,
+  probe: ProcessProbe,
+): Promise<{ restored: number; dropped: { entry: RegistryEntry; reason: RemovalReason }[] }> {
+  const results = await probe.probe([...new Set(entries.map((e) => e.session.pid))]);
+  const dropped: { entry: RegistryEntry; reason: RemovalReason }[] = [];
+  let restored = 0;
+  for (const entry of entries) {
+    const reason = reapDecision(entry.session.start_time, results.get(entry.session.pid));
+    if (reason !== null) dropped.push({ entry, reason });
+    else if (registry.restore(entry)) restored++;
+  }
+  return { restored, dropped };
+}
+
+export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon> {
+  const reaperIntervalMs = options.reaperIntervalMs ?? DEFAULTS.reaperIntervalMs;
+  const paths = daemonPaths(options.dir);
+  const startedAt = Date.now();
+  checkSocketPath(paths.socket);
+  ensureDaemonDir(paths.dir);
+
+  const probe = options.probe ?? createProcessProbe();
+  const own = (await probe.probe([process.pid])).get(process.pid);
+  const lock: HeldLock = await acquireLock(paths.lock, {
+    probe,
+    owner: {
+      pid: process.pid,
+      start_time: own?.state === "alive" ? own.startTime : null,
+      version: DAEMON_VERSION,
+      started_at: startedAt,
+    },
+  });
+
+  // From here on the lock is ours: release it on any failure before we are up.
+  try {
+    return await startHoldingLock(options, lock, probe, startedAt, reaperIntervalMs);
+  } catch (error) {
+    lock.release();
+    throw error;
+  }
+}
+
+async function startHoldingLock(
+  options: DaemonOptions,
+  lock: HeldLock,
+  probe: ProcessProbe,
+  startedAt: number,
+  reaperIntervalMs: number,
+): Promise<RunningDaemon> {
+  const { logger } = options;
+  const paths = daemonPaths(options.dir);
+  const registry = new SessionRegistry({
+    onListenerError: (error) => logger.error("registry listener failed", { error: error as Error }),
+  });
+  const eventLog = new EventLog();
+  const hub = new EventHub(eventLog);
+  const store = new StateStore({ path: paths.state, logger, snapshot: () => registry.entries() });
+  const metrics = createMetrics({
+    sessions: () => registry.size,
+    eventStreams: () => hub.size,
+    stateWriteFailures: () => store.failures,
+  });
+
+  // Restore before anything can register, so a restored entry never clashes with a new one.
+  const loaded = store.load();
+  if (loaded.kind === "loaded") {
+    const { restored, dropped } = await restoreEntries(loaded.entries, registry, probe);
+    for (const { entry, reason } of dropped) {
+      hub.publish(
+        eventLog.append({ type: "session_deregistered", reason: reason as "exited", session: entry.session }),
+      );
+      metrics.removals.inc({ reason });
+    }
+    logger.info("state restored", { restored, dropped: dropped.length });
+    if (dropped.length > 0) store.markDirty();
+  } else if (loaded.kind === "corrupt") {
+    store.markDirty();
+  }
+
+  registry.subscribe((event) => {
+    hub.publish(eventLog.append(event));
+    if (event.type === "session_deregistered") metrics.removals.inc({ reason: event.reason });
+    store.markDirty();
+  });
+
+  const reaper = new Reaper(registry, probe, {
+    onSweep: (report) => metrics.sweepDuration.observe(report.durationMs / 1000),
+    onError: (error) => logger.error("reaper sweep failed", { error: error as Error }),
+  });
+
+  const server: Server = createHttpServer(createRoutes({ registry, probe, hub, metrics, startedAt }), {
+    onRequest: (route, method, status) => metrics.requests.inc({ route, method, status: String(status) }),
+    onError: (error, route) => logger.error("request failed", { route, error: error as Error }),
+  });
+
+  if (await removeStaleSocket(paths.socket)) logger.warn("removed a stale socket file", { path: paths.socket });
+  const inode = await listenOnSocket(server, paths.socket);
+  chmodSync(paths.socket, 0o600);
+  reaper.start(reaperIntervalMs);
+
+  let resolveStopped: (code: number) => void = () => {};
+  const stopped = new Promise<number>((resolve) => {
+    resolveStopped = resolve;
+  });
+  let stopping: Promise<void> | undefined;
+  let exitCode = 0;
+
+  const selfCheck = setInterval(() => void checkSelf(), options.selfCheckIntervalMs ?? DEFAULTS.selfCheckIntervalMs);
+  selfCheck.unref();
+
+  /** Does the socket path still reach this daemon? If not, another daemon or a cleanup took it. */
+  async function checkSelf(): Promise<void> {
+    const state = socketIsOurs(paths.socket, inode);
+    if (state !== "ours") {
+      logger.error("socket path no longer reaches this daemon; exiting", { path: paths.socket, state });
+      void shutdown(`socket ${state}`, 1);
+      return;
+    }
+    try {
+      const health = await requestJson<{ pid: number }>(paths.socket, {
+        method: "GET",
+        path: "/v1/health",
+        timeoutMs: 5_000,
+      });
+      if (health.body.pid !== process.pid) {
+        logger.error("another process answers on our socket path; exiting", {
+          path: paths.socket,
+          pid: health.body.pid,
+        });
+        void shutdown("socket taken over", 1);
+      }
+    } catch (error) {
+      // A timeout means we are busy, not gone; the inode check above is the proof that matters.
+      logger.warn("self-check request failed", { error: error as Error });
+    }
+  }
+
+  function shutdown(reason: string, code = 0): Promise<void> {
+    exitCode = Math.max(exitCode, code);
+    stopping ??= (async () => {
+      logger.info("daemon stopping", { reason });
+      const deadline = options.shutdownDeadlineMs ?? DEFAULTS.shutdownDeadlineMs;
+      clearInterval(selfCheck);
+      reaper.stop();
+      server.close();
+      hub.closeAll();
+      server.closeAllConnections();
+      await Promise.race([store.flush(), new Promise((r) => setTimeout(r, deadline).unref())]);
+      store.stop();
+      if (socketIsOurs(paths.socket, inode) === "ours") {
+        try {
+          unlinkSync(paths.socket);
+        } catch {
+          // already gone
+        }
+      }
+      lock.release();
+      logger.info("daemon stopped", { reason, sessions: registry.size });
+      resolveStopped(exitCode);
+    })();
+    return stopping;
+  }
+
+  logger.info("daemon ready", {
+    version: DAEMON_VERSION,
+    socket: paths.socket,
+    sessions: registry.size,
+    startup_ms: Date.now() - startedAt,
+  });
+
+  return {
+    socketPath: paths.socket,
+    registry,
+    shutdown,
+    stopped,
+  };
+}

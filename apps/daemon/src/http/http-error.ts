@@ -1,0 +1,22 @@
+// The contract's error form: {"error":{"code","message"}} with a fixed status per code.
+// The codes and their statuses are shared with the client (@claudemesh/client's wire module).
+import { ERROR_STATUS, type ErrorCode } from "@claudemesh/client";
+
+export type { ErrorCode };
+
+export class HttpError extends Error {
+  override readonly name = "HttpError";
+  readonly status: number;
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    readonly headers: Record<string, string> = {},
+  ) {
+    super(message);
+    this.status = ERROR_STATUS[code];
+  }
+}
+
+export function errorBody(code: ErrorCode, message: string): string {
+  return JSON.stringify({ error: { code, message } });
+}

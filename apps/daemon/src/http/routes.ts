@@ -1,0 +1,133 @@
+// The v1 routes. Every session in a response goes through toSession's explicit field list,
+// so no route can leak a token or a token hash.
+import { randomUUID } from "node:crypto";
+import { parseAuthorization } from "@claudemesh/client";
+import {
+  type ProcessProbe,
+  parseRegistration,
+  type RegistrationDefaults,
+  type SessionRegistry,
+  toSession,
+} from "@claudemesh/registry";
+import type { EventHub } from "../events/event-hub.js";
+import type { DaemonMetrics } from "../metrics.js";
+import { DAEMON_VERSION, IPC_API, IPC_FEATURES, SCHEMA_VERSION } from "../version.js";
+import { parseJsonBody, readBody } from "./body.js";
+import { HttpError } from "./http-error.js";
+import type { Reply, RequestContext, Routes } from "./server.js";
+
+export interface RouteDeps {
+  registry: SessionRegistry;
+  probe: ProcessProbe;
+  hub: EventHub;
+  metrics: DaemonMetrics;
+  startedAt: number;
+  now?: () => number;
+}
+
+const REGISTRATION_DEFAULTS: RegistrationDefaults = {
+  newSessionId: randomUUID,
+  mesh: "default",
+  displayName: "session",
+};
+
+function tokenOf(ctx: RequestContext): string {
+  const header = ctx.req.headers.authorization;
+  const token = header === undefined ? undefined : parseAuthorization(header);
+  if (token === undefined) {
+    throw new HttpError("unauthorized", "missing or malformed Authorization: ClaudeMesh-Session <token> header");
+  }
+  return token;
+}
+
+function parseLastEventId(value: string | string[] | undefined): number | undefined {
+  if (typeof value !== "string" || !/^\d{1,16}$/.test(value.trim())) return undefined;
+  return Number(value.trim());
+}
+
+export function createRoutes(deps: RouteDeps): Routes {
+  const { registry, probe, hub, metrics } = deps;
+  const now = deps.now ?? Date.now;
+
+  return {
+    "/v1/version": {
+      GET: () => ({
+        body: {
+          daemon_version: DAEMON_VERSION,
+          ipc_api: IPC_API,
+          ipc_features: IPC_FEATURES,
+          schema_version: SCHEMA_VERSION,
+        },
+      }),
+    },
+
+    "/v1/health": {
+      GET: () => ({ body: { ok: true, pid: process.pid, uptime_ms: now() - deps.startedAt, sessions: registry.size } }),
+    },
+
+    "/v1/sessions/register": {
+      POST: async (ctx) => {
+        const raw = parseJsonBody(await readBody(ctx.req), ctx.req.headers["content-type"]);
+        const parsed = parseRegistration(raw, REGISTRATION_DEFAULTS);
+        if (!parsed.ok) throw new HttpError("invalid_field", parsed.error.message);
+        const registration = parsed.value;
+        // Capture the process identity now, so there is no window without the PID-reuse guard.
+        const result = (await probe.probe([registration.pid])).get(registration.pid);
+        if (result?.state === "dead") {
+          throw new HttpError("invalid_field", `pid: no running process has pid ${registration.pid}`);
+        }
+        const existed = registry.resolve(registration.token) !== undefined;
+        const { session, replaced } = registry.register(
+          registration,
+          result?.state === "alive" ? result.startTime : null,
+        );
+        metrics.registrations.inc({ result: replaced ? "replaced" : existed ? "updated" : "new" });
+        return { body: { ok: true, registered_at: session.registered_at, replaced } };
+      },
+    },
+
+    "/v1/sessions": {
+      GET: (ctx) => {
+        const mesh = ctx.query.get("mesh") ?? undefined;
+        if (mesh !== undefined && !/^[a-z0-9._-]{1,64}$/.test(mesh)) {
+          throw new HttpError("invalid_field", "mesh: may contain only a-z 0-9 . _ - (1–64 characters)");
+        }
+        return { body: { sessions: registry.list(mesh === undefined ? {} : { mesh }).map(toSession) } };
+      },
+    },
+
+    "/v1/sessions/me": {
+      GET: (ctx) => {
+        const session = registry.resolve(tokenOf(ctx));
+        if (session === undefined) throw new HttpError("unauthorized", "no live session has this token");
+        return { body: { session: toSession(session) } };
+      },
+      DELETE: (ctx) => {
+        if (registry.deregister(tokenOf(ctx)) === undefined) {
+          throw new HttpError("unauthorized", "no live session has this token");
+        }
+        return { body: { ok: true } };
+      },
+    },
+
+    "/v1/events": {
+      GET: (ctx): Reply => {
+        hub.open(ctx.res, parseLastEventId(ctx.req.headers["last-event-id"]), ctx.baseHeaders);
+        return "streamed";
+      },
+    },
+
+    "/v1/metrics": {
+      GET: async (ctx): Promise<Reply> => {
+        const text = await metrics.registry.metrics();
+        ctx.res.writeHead(200, {
+          ...ctx.baseHeaders,
+          "content-type": metrics.registry.contentType,
+          "content-length": String(Buffer.byteLength(text)),
+        });
+        ctx.res.end(text);
+        return "streamed";
+      },
+    },
+  };
+}

@@ -1,0 +1,141 @@
+// The HTTP/1.1 server over the Unix socket: the request pipeline every route goes through
+// (common headers, browser refusal, query-token refusal, routing, errors, metrics) and the
+// limits that keep a slow or idle client from holding the daemon.
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { DAEMON_VERSION } from "../version.js";
+import { type ErrorCode, errorBody, HttpError } from "./http-error.js";
+
+export type Method = "GET" | "POST" | "DELETE";
+
+export interface RequestContext {
+  readonly req: IncomingMessage;
+  readonly res: ServerResponse;
+  readonly query: URLSearchParams;
+  /** Headers every response must carry. */
+  readonly baseHeaders: Record<string, string>;
+}
+
+/** A JSON answer, or "streamed" when the handler wrote the response itself. */
+export type Reply = { status?: number; body: unknown } | "streamed";
+export type Handler = (ctx: RequestContext) => Reply | Promise<Reply>;
+export type Routes = Record<string, Partial<Record<Method, Handler>>>;
+
+export interface ServerHooks {
+  onRequest?(route: string, method: string, status: number): void;
+  onError?(error: unknown, route: string): void;
+}
+
+export const SERVER_LIMITS = {
+  maxHeaderSize: 16 * 1024,
+  headersTimeoutMs: 5_000,
+  requestTimeoutMs: 10_000,
+  keepAliveTimeoutMs: 5_000,
+  idleSocketTimeoutMs: 30_000,
+  maxConnections: 1024,
+} as const;
+
+const BASE_HEADERS = { "claudemesh-version": DAEMON_VERSION, "claudemesh-api": "1" } as const;
+const KNOWN_METHODS = new Set(["GET", "HEAD", "POST", "DELETE", "PUT", "PATCH", "OPTIONS"]);
+const TOKEN_LIKE = /^[0-9a-f]{64}$/i;
+
+export function sendJson(res: ServerResponse, status: number, body: string, headers: Record<string, string> = {}) {
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  res.writeHead(status, {
+    ...BASE_HEADERS,
+    ...headers,
+    "content-type": "application/json; charset=utf-8",
+    "content-length": String(Buffer.byteLength(body)),
+    "cache-control": "no-store",
+  });
+  res.end(body);
+}
+
+function splitTarget(target: string): { path: string; query: URLSearchParams } {
+  const q = target.indexOf("?");
+  const path = q < 0 ? target : target.slice(0, q);
+  if (!path.startsWith("/")) throw new HttpError("bad_request", "request target must be an absolute path");
+  return { path, query: new URLSearchParams(q < 0 ? "" : target.slice(q + 1)) };
+}
+
+/** Tokens travel only in the Authorization header; one in a URL ends up in logs and histories. */
+function refuseQueryToken(query: URLSearchParams): void {
+  for (const [key, value] of query) {
+    // A mesh name may legitimately be 64 hex characters; any other parameter holding one is a token.
+    if (/token|auth/i.test(key) || (key !== "mesh" && TOKEN_LIKE.test(value))) {
+      throw new HttpError("bad_request", "tokens are accepted only in the Authorization header, never in the URL");
+    }
+  }
+}
+
+export function createHttpServer(routes: Routes, hooks: ServerHooks = {}): Server {
+  const server = createServer(
+    {
+      maxHeaderSize: SERVER_LIMITS.maxHeaderSize,
+      headersTimeout: SERVER_LIMITS.headersTimeoutMs,
+      requestTimeout: SERVER_LIMITS.requestTimeoutMs,
+      keepAliveTimeout: SERVER_LIMITS.keepAliveTimeoutMs,
+      connectionsCheckingInterval: 1_000,
+    },
+    (req, res) => void handle(req, res),
+  );
+  server.maxConnections = SERVER_LIMITS.maxConnections;
+  server.timeout = SERVER_LIMITS.idleSocketTimeoutMs;
+
+  // Malformed requests never reach the handler: answer them in the contract's form too.
+  server.on("clientError", (error: NodeJS.ErrnoException, socket) => {
+    if (!socket.writable || error.code === "ECONNRESET") {
+      socket.destroy();
+      return;
+    }
+    const [status, code, message] =
+      error.code === "HPE_HEADER_OVERFLOW"
+        ? [431, "header_too_large", "request headers are too large"]
+        : error.code === "ERR_HTTP_REQUEST_TIMEOUT"
+          ? [408, "request_timeout", "request took too long to arrive"]
+          : [400, "bad_request", "malformed HTTP request"];
+    const body = errorBody(code as ErrorCode, message);
+    socket.end(
+      `HTTP/1.1 ${status} ${code}\r\nconnection: close\r\ncontent-type: application/json; charset=utf-8\r\n` +
+        `claudemesh-version: ${DAEMON_VERSION}\r\nclaudemesh-api: 1\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+    );
+    hooks.onRequest?.("invalid", "other", status);
+  });
+
+  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    let route = "unknown";
+    const method = KNOWN_METHODS.has(req.method ?? "") ? (req.method as string) : "other";
+    try {
+      if (req.headers.origin !== undefined || req.headers.referer !== undefined) {
+        throw new HttpError("forbidden", "requests from browsers (with an Origin or Referer header) are refused");
+      }
+      const { path, query } = splitTarget(req.url ?? "");
+      refuseQueryToken(query);
+      const table = routes[path];
+      if (table === undefined) throw new HttpError("not_found", `no route ${path}`);
+      route = path;
+      const lookup = (req.method === "HEAD" ? "GET" : req.method) as Method;
+      const handler = table[lookup];
+      if (handler === undefined) {
+        const allow = Object.keys(table).join(", ");
+        throw new HttpError("method_not_allowed", `${req.method} is not allowed on ${path} (allowed: ${allow})`, {
+          allow,
+        });
+      }
+      const reply = await handler({ req, res, query, baseHeaders: BASE_HEADERS });
+      if (reply !== "streamed") sendJson(res, reply.status ?? 200, JSON.stringify(reply.body));
+    } catch (error) {
+      if (error instanceof HttpError) {
+        sendJson(res, error.status, errorBody(error.code, error.message), error.headers);
+      } else {
+        hooks.onError?.(error, route);
+        sendJson(res, 500, errorBody("internal", "internal error; see the daemon log"));
+      }
+    }
+    hooks.onRequest?.(route, method, res.statusCode);
+  }
+
+  return server;
+}

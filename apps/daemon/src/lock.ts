@@ -1,0 +1,157 @@
+// The singleton lock: a file recording the owner's pid and process start time, created
+// atomically (hard link of a complete temp file) before the socket is bound, and held for the
+// daemon's whole life. A lock whose owner is gone is stale and may be reclaimed; a live one is
+// never touched.
+import { linkSync, readFileSync, statSync, unlinkSync, writeFileSync } from "node:fs";
+import type { ProcessProbe } from "@claudemesh/registry";
+
+export interface LockOwner {
+  readonly pid: number;
+  readonly start_time: string | null;
+  readonly version: string;
+  readonly started_at: number;
+}
+
+export class LockHeldError extends Error {
+  override readonly name = "LockHeldError";
+  constructor(readonly owner: LockOwner) {
+    super(`another claudemesh daemon is running (pid ${owner.pid})`);
+  }
+}
+
+export interface HeldLock {
+  readonly path: string;
+  readonly owner: LockOwner;
+  /** Removes the lock file, but only if it is still ours. */
+  release(): void;
+}
+
+function readOwner(path: string): LockOwner | "missing" | "unreadable" {
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === "ENOENT" ? "missing" : "unreadable";
+  }
+  try {
+    const owner = JSON.parse(text) as LockOwner;
+    if (Number.isInteger(owner.pid) && owner.pid > 0) return owner;
+  } catch {
+    // fall through: a lock file we cannot parse
+  }
+  return "unreadable";
+}
+
+function sameOwner(a: LockOwner, b: LockOwner): boolean {
+  return a.pid === b.pid && a.start_time === b.start_time && a.started_at === b.started_at;
+}
+
+/** Is the lock's owner still the process that took it? Unknown counts as alive: never steal. */
+async function ownerAlive(owner: LockOwner, probe: ProcessProbe): Promise<boolean> {
+  const result = (await probe.probe([owner.pid])).get(owner.pid);
+  if (result === undefined || result.state === "unknown") return true;
+  if (result.state === "dead") return false;
+  return owner.start_time === null || result.startTime === null || result.startTime === owner.start_time;
+}
+
+function tryUnlink(path: string): void {
+  try {
+    unlinkSync(path);
+  } catch {
+    // already gone
+  }
+}
+
+/** Creates `path` with `content` atomically: either the complete file appears or EEXIST. */
+function createExclusive(path: string, content: string): boolean {
+  const temp = `${path}.${process.pid}.tmp`;
+  writeFileSync(temp, content, { mode: 0o600 });
+  try {
+    linkSync(temp, path);
+    return true;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "EEXIST") return false;
+    throw error;
+  } finally {
+    tryUnlink(temp);
+  }
+}
+
+const RECLAIM_STALE_MS = 10_000;
+const UNREADABLE_GRACE_MS = 2_000;
+
+export interface AcquireOptions {
+  probe: ProcessProbe;
+  owner: LockOwner;
+  now?: () => number;
+  sleep?: (ms: number) => Promise<void>;
+}
+
+/**
+ * Takes the lock or throws LockHeldError naming the live owner. Reclaiming a stale lock happens
+ * under a second, short-lived `.reclaim` lock so that two starting daemons can never both delete
+ * and retake it.
+ */
+export async function acquireLock(path: string, options: AcquireOptions): Promise<HeldLock> {
+  const { probe, owner } = options;
+  const now = options.now ?? Date.now;
+  const sleep = options.sleep ?? ((ms) => new Promise((r) => setTimeout(r, ms)));
+  const content = `${JSON.stringify(owner)}\n`;
+  const reclaimPath = `${path}.reclaim`;
+  for (let attempt = 0; attempt < 500; attempt++) {
+    if (createExclusive(path, content)) return heldLock(path, owner);
+    const current = readOwner(path);
+    if (current === "missing") continue;
+    if (current === "unreadable") {
+      // Written by something else, or damaged: only old enough garbage counts as stale.
+      if (now() - fileMtime(path) < UNREADABLE_GRACE_MS) {
+        await sleep(20);
+        continue;
+      }
+    } else if (await ownerAlive(current, probe)) {
+      throw new LockHeldError(current);
+    }
+    if (createExclusive(reclaimPath, content)) {
+      try {
+        const again = readOwner(path);
+        const unchanged =
+          current === "unreadable"
+            ? again === "unreadable"
+            : again !== "missing" && again !== "unreadable" && sameOwner(again, current);
+        if (unchanged) tryUnlink(path);
+      } finally {
+        tryUnlink(reclaimPath);
+      }
+    } else {
+      // Someone is reclaiming right now; a reclaim lock left by a crash goes stale quickly.
+      if (now() - fileMtime(reclaimPath) > RECLAIM_STALE_MS) tryUnlink(reclaimPath);
+      await sleep(10);
+    }
+  }
+  throw new Error(`could not take the lock ${path}: too much contention`);
+}
+
+function fileMtime(path: string): number {
+  try {
+    return statSync(path).mtimeMs;
+  } catch {
+    return 0;
+  }
+}
+
+function heldLock(path: string, owner: LockOwner): HeldLock {
+  return {
+    path,
+    owner,
+    release() {
+      const current = readOwner(path);
+      if (typeof current === "object" && sameOwner(current, owner)) tryUnlink(path);
+    },
+  };
+}
+
+/** The owner recorded in a lock file, for `daemon status` and diagnostics. */
+export function readLockOwner(path: string): LockOwner | undefined {
+  const owner = readOwner(path);
+  return typeof owner === "object" ? owner : undefined;
+}
