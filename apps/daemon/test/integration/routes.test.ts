@@ -2,6 +2,7 @@
 import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { request } from "node:http";
+import { connect } from "node:net";
 import { join } from "node:path";
 import { SseParser } from "@claudemesh/client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -122,6 +123,38 @@ describe("common headers and refusals", () => {
     const huge = await rawExchange(socket, `GET /v1/health HTTP/1.1\r\nx-big: ${"a".repeat(20_000)}\r\n\r\n`);
     expect(huge).toMatch(/^HTTP\/1\.1 431/);
     expect(huge).toContain('"code":"header_too_large"');
+  });
+});
+
+describe("slow and idle clients", () => {
+  it("closes an idle connection and a slowloris sender with 408 while others are served", async () => {
+    const outcome = (write: (conn: import("node:net").Socket) => void) => {
+      const conn = connect(socket);
+      let received = "";
+      let closed = false;
+      conn.on("data", (chunk: Buffer) => {
+        received += chunk.toString();
+      });
+      conn.on("close", () => {
+        closed = true;
+      });
+      conn.on("error", () => {});
+      write(conn);
+      return { received: () => received, closed: () => closed };
+    };
+    const idle = outcome(() => {});
+    let drip: NodeJS.Timeout | undefined;
+    const slow = outcome((conn) => {
+      conn.write("GET /v1/health HTTP/1.1\r\n");
+      drip = setInterval(() => conn.writable && conn.write("x-drip: 1\r\n"), 200);
+    });
+    expect((await http(socket, "GET", "/v1/health")).status).toBe(200);
+    await waitFor(() => idle.closed() && slow.closed(), "both connections closed by the daemon", 20_000);
+    clearInterval(drip);
+    for (const client of [idle, slow]) {
+      expect(client.received()).toMatch(/^HTTP\/1\.1 408/);
+      expect(client.received()).toContain('"code":"request_timeout"');
+    }
   });
 });
 
