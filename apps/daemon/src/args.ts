@@ -52,6 +52,7 @@ export function parseDaemonArgs(argv: readonly string[], env: NodeJS.ProcessEnv,
     throw new UsageError((error as Error).message);
   }
   if (values.help) return "help";
+  if (values.dir === "") throw new UsageError("--dir must not be empty");
   const dir =
     typeof values.dir === "string"
       ? resolveDaemonDir({ CLAUDEMESH_DAEMON_DIR: values.dir }, home)

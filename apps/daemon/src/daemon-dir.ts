@@ -15,7 +15,16 @@ function octal(mode: number): string {
  * group or others may access. The message names the fix.
  */
 export function ensureDaemonDir(dir: string, uid: number = process.getuid?.() ?? 0): void {
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  try {
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+  } catch (error) {
+    // Something that is not a directory is in the way: say so, with the fix, not a bare errno.
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === "ENOTDIR") {
+      throw new DaemonDirError(`a parent of daemon dir ${dir} is not a directory; set CLAUDEMESH_DAEMON_DIR elsewhere`);
+    }
+    if (code !== "EEXIST") throw error; // EEXIST: a file is at `dir` itself; the check below names it
+  }
   const stat = statSync(dir);
   if (!stat.isDirectory()) {
     throw new DaemonDirError(`daemon dir ${dir} is not a directory; remove it or set CLAUDEMESH_DAEMON_DIR elsewhere`);

@@ -1,7 +1,7 @@
 export { DAEMON_USAGE, type DaemonArgs, parseDaemonArgs } from "./args.js";
 export { type DaemonOptions, DEFAULTS, type RunningDaemon, startDaemon } from "./daemon.js";
 export { DaemonDirError, ensureDaemonDir } from "./daemon-dir.js";
-export { LockHeldError, type LockOwner, readLockOwner } from "./lock.js";
+export { LockHeldError, type LockOwner } from "./lock.js";
 export { createLogger, type Logger } from "./logger.js";
 export { runDaemon } from "./run-daemon.js";
 export { DAEMON_VERSION } from "./version.js";

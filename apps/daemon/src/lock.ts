@@ -3,14 +3,11 @@
 // daemon's whole life. A lock whose owner is gone is stale and may be reclaimed; a live one is
 // never touched.
 import { linkSync, readFileSync, statSync, unlinkSync, writeFileSync } from "node:fs";
+import { type LockOwner, parseLockOwner } from "@claudemesh/client";
 import type { ProcessProbe } from "@claudemesh/registry";
 
-export interface LockOwner {
-  readonly pid: number;
-  readonly start_time: string | null;
-  readonly version: string;
-  readonly started_at: number;
-}
+export { readLockOwner } from "@claudemesh/client";
+export type { LockOwner };
 
 export class LockHeldError extends Error {
   override readonly name = "LockHeldError";
@@ -33,13 +30,7 @@ function readOwner(path: string): LockOwner | "missing" | "unreadable" {
   } catch (error) {
     return (error as NodeJS.ErrnoException).code === "ENOENT" ? "missing" : "unreadable";
   }
-  try {
-    const owner = JSON.parse(text) as LockOwner;
-    if (Number.isInteger(owner.pid) && owner.pid > 0) return owner;
-  } catch {
-    // fall through: a lock file we cannot parse
-  }
-  return "unreadable";
+  return parseLockOwner(text) ?? "unreadable";
 }
 
 function sameOwner(a: LockOwner, b: LockOwner): boolean {
@@ -51,7 +42,9 @@ async function ownerAlive(owner: LockOwner, probe: ProcessProbe): Promise<boolea
   const result = (await probe.probe([owner.pid])).get(owner.pid);
   if (result === undefined || result.state === "unknown") return true;
   if (result.state === "dead") return false;
-  return owner.start_time === null || result.startTime === null || result.startTime === owner.start_time;
+  // A lock that records no start time (an older or hand-made one) cannot prove pid reuse.
+  const recorded = owner.start_time ?? null;
+  return recorded === null || result.startTime === null || result.startTime === recorded;
 }
 
 function tryUnlink(path: string): void {
@@ -104,7 +97,9 @@ export async function acquireLock(path: string, options: AcquireOptions): Promis
     if (current === "missing") continue;
     if (current === "unreadable") {
       // Written by something else, or damaged: only old enough garbage counts as stale.
-      if (now() - fileMtime(path) < UNREADABLE_GRACE_MS) {
+      const mtime = fileMtime(path);
+      if (mtime === undefined) continue; // gone meanwhile: try to create it again
+      if (now() - mtime < UNREADABLE_GRACE_MS) {
         await sleep(20);
         continue;
       }
@@ -124,18 +119,20 @@ export async function acquireLock(path: string, options: AcquireOptions): Promis
       }
     } else {
       // Someone is reclaiming right now; a reclaim lock left by a crash goes stale quickly.
-      if (now() - fileMtime(reclaimPath) > RECLAIM_STALE_MS) tryUnlink(reclaimPath);
+      // A file that vanished meanwhile was a live reclaim that finished: never unlink blindly.
+      const mtime = fileMtime(reclaimPath);
+      if (mtime !== undefined && now() - mtime > RECLAIM_STALE_MS) tryUnlink(reclaimPath);
       await sleep(10);
     }
   }
   throw new Error(`could not take the lock ${path}: too much contention`);
 }
 
-function fileMtime(path: string): number {
+function fileMtime(path: string): number | undefined {
   try {
     return statSync(path).mtimeMs;
   } catch {
-    return 0;
+    return undefined;
   }
 }
 
@@ -148,10 +145,4 @@ function heldLock(path: string, owner: LockOwner): HeldLock {
       if (typeof current === "object" && sameOwner(current, owner)) tryUnlink(path);
     },
   };
-}
-
-/** The owner recorded in a lock file, for `daemon status` and diagnostics. */
-export function readLockOwner(path: string): LockOwner | undefined {
-  const owner = readOwner(path);
-  return typeof owner === "object" ? owner : undefined;
 }

@@ -24,13 +24,29 @@ function serializeError(error: Error): LogFields {
   return { name: error.name, message: error.message, ...(code && { code }), stack: error.stack };
 }
 
+/** Copies a field value for logging: errors made plain, secrets redacted at any depth. */
+function clean(value: unknown, depth: number): unknown {
+  if (value instanceof Error) return serializeError(value);
+  if (typeof value === "bigint") return value.toString();
+  if (typeof value !== "object" || value === null) return value;
+  if (depth >= 5) return "[too deep]";
+  if (Array.isArray(value)) return value.map((v) => clean(v, depth + 1));
+  const out: LogFields = {};
+  for (const [key, v] of Object.entries(value))
+    out[key] = SECRET_KEYS.has(key.toLowerCase()) ? "[redacted]" : clean(v, depth + 1);
+  return out;
+}
+
 export function formatLogLine(level: LogLevel, msg: string, fields: LogFields | undefined, time: number): string {
   const record: LogFields = { time: new Date(time).toISOString(), level, pid: process.pid, msg };
-  for (const [key, value] of Object.entries(fields ?? {})) {
-    if (SECRET_KEYS.has(key.toLowerCase())) record[key] = "[redacted]";
-    else record[key] = value instanceof Error ? serializeError(value) : value;
+  // No field may overwrite the record's own keys.
+  for (const [key, value] of Object.entries(clean(fields ?? {}, 0) as LogFields))
+    if (!(key in record)) record[key] = value;
+  try {
+    return `${JSON.stringify(record)}\n`;
+  } catch (error) {
+    return `${JSON.stringify({ time: record.time, level, pid: process.pid, msg, log_error: String(error) })}\n`;
   }
-  return `${JSON.stringify(record)}\n`;
 }
 
 /** Where lines go: a file descriptor, optionally rotated when it grows past maxBytes. */
@@ -54,25 +70,40 @@ function stderrSink(): Sink {
 
 /** Appends to `path` (0600); past `maxBytes` it becomes `path.1` and a fresh file starts. */
 function fileSink(path: string, maxBytes: number): Sink {
-  let fd = openSync(path, "a", 0o600);
+  // Never write to or close a descriptor we no longer own: its number may by now belong to
+  // another file or to a client's socket. Undefined once closed.
+  let fd: number | undefined = openSync(path, "a", 0o600);
   let size = fstatSync(fd).size;
   return {
     write(line) {
-      try {
-        const bytes = Buffer.byteLength(line);
-        if (size + bytes > maxBytes && size > 0) {
-          closeSync(fd);
+      if (fd === undefined) return;
+      const bytes = Buffer.byteLength(line);
+      if (size + bytes > maxBytes && size > 0) {
+        try {
+          // Rename and open the new file before closing the old one: if rotation fails, the
+          // current file stays open and in use.
           renameSync(path, `${path}.1`);
-          fd = openSync(path, "a", 0o600);
+          const next = openSync(path, "a", 0o600);
+          closeSync(fd);
+          fd = next;
           size = 0;
+        } catch {
+          // Cannot rotate (read-only dir, odd file in the way): keep appending.
         }
+      }
+      try {
         writeSync(fd, line);
         size += bytes;
       } catch {
         // A full disk must not take the daemon down through its own logging.
       }
     },
-    close: () => closeSync(fd),
+    close() {
+      if (fd === undefined) return;
+      const open = fd;
+      fd = undefined;
+      closeSync(open);
+    },
   };
 }
 

@@ -2,6 +2,7 @@
 // Many changes arriving together are coalesced into one write; a failing write (full disk,
 // read-only dir) is logged and retried, never fatal.
 import { closeSync, fsyncSync, openSync, readFileSync, renameSync, unlinkSync, writeSync } from "node:fs";
+import { dirname } from "node:path";
 import { decodeState, encodeEntry, encodeHeader, forEachSliced, type RegistryEntry } from "@claudemesh/registry";
 import type { Logger } from "./logger.js";
 
@@ -22,22 +23,33 @@ export const nodeStateFs: StateFs = {
   readFile: (path) => readFileSync(path, "utf8"),
   writeFileAtomic(path, chunks) {
     const temp = `${path}.tmp`;
-    const fd = openSync(temp, "w", 0o600);
     try {
-      for (const chunk of chunks) writeSync(fd, chunk);
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-    try {
+      const fd = openSync(temp, "w", 0o600);
+      try {
+        for (const chunk of chunks) writeSync(fd, chunk);
+        fsyncSync(fd);
+      } finally {
+        closeSync(fd);
+      }
       renameSync(temp, path);
     } catch (error) {
       try {
-        unlinkSync(temp);
+        unlinkSync(temp); // a half-written temp file must not linger (a full disk stays full)
       } catch {
-        // the temp file may not exist any more
+        // never created, or already renamed
       }
       throw error;
+    }
+    // The rename is durable only once the directory entry is.
+    try {
+      const dir = openSync(dirname(path), "r");
+      try {
+        fsyncSync(dir);
+      } finally {
+        closeSync(dir);
+      }
+    } catch {
+      // some file systems refuse fsync on a directory; the data itself is synced
     }
   },
   rename: (from, to) => renameSync(from, to),
@@ -143,19 +155,19 @@ export class StateStore {
 
   async #write(): Promise<void> {
     this.#dirty = false;
-    const entries = this.#o.snapshot();
-    // Encoding 10,000 entries takes a few ms: do it in slices so requests keep flowing.
-    const chunks = [`${encodeHeader(entries.length, this.#o.now())}\n`];
-    let batch: string[] = [];
-    await forEachSliced(entries, (entry) => {
-      batch.push(encodeEntry(entry));
-      if (batch.length === 256) {
-        chunks.push(`${batch.join("\n")}\n`);
-        batch = [];
-      }
-    });
-    if (batch.length > 0) chunks.push(`${batch.join("\n")}\n`);
     try {
+      // Entries are immutable, so a snapshot encoded in slices is still one consistent state.
+      const entries = this.#o.snapshot();
+      const chunks = [`${encodeHeader(entries.length, this.#o.now())}\n`];
+      let batch: string[] = [];
+      await forEachSliced(entries, (entry) => {
+        batch.push(encodeEntry(entry));
+        if (batch.length === 256) {
+          chunks.push(`${batch.join("\n")}\n`);
+          batch = [];
+        }
+      });
+      if (batch.length > 0) chunks.push(`${batch.join("\n")}\n`);
       this.#o.fs.writeFileAtomic(this.#o.path, chunks);
       this.#writes++;
       if (this.#failures > 0) this.#o.logger.info("state file writes work again", { path: this.#o.path });
@@ -179,7 +191,9 @@ export class StateStore {
     }
     if (this.#writing) await this.#writing;
     if (this.#dirty) await this.#writeNow();
-    if (this.#timer !== undefined) {
+    // A timer still set here is either redundant (everything was just written) or a write that is
+    // still owed: a change made during the write above, or the retry of a failed one. Keep those.
+    if (this.#timer !== undefined && !this.#dirty) {
       clearTimeout(this.#timer);
       this.#timer = undefined;
     }

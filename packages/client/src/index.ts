@@ -2,6 +2,7 @@
 export * from "./event-stream.js";
 export * from "./format.js";
 export * from "./http-client.js";
+export * from "./lock-file.js";
 export * from "./paths.js";
 export * from "./sse.js";
 export * from "./wire.js";
