@@ -1,0 +1,147 @@
+// `claudemesh launch`: run a program as a session.
+//
+// The session follows the *program*: it is registered under the program's own pid. To know that
+// pid before the program runs, launch starts a tiny `sh` that waits on a pipe (fd 3); launch
+// registers the sh's pid, then writes "go" and the sh execs the program in place: same pid, same
+// process start time. So the program's first call with its token already resolves, the session
+// is listed before the program starts, and if launch itself is SIGKILLed the program keeps
+// running and stays registered until it ends (the reaper then removes it). If launch dies before
+// "go", the pipe closes and the sh exits without running anything.
+import { type ChildProcess, spawn } from "node:child_process";
+import { randomUUID } from "node:crypto";
+import { basename } from "node:path";
+import { ApiError, DaemonTimeoutError, DaemonUnavailableError, requestJson } from "@claudemesh/client";
+import { mintToken, parseRegistration } from "@claudemesh/registry";
+import { type CliContext, warn } from "../context.js";
+import { ensureDaemon } from "../daemon-control.js";
+import { CliError, EXIT, exitCodeForSignal } from "../exit-codes.js";
+import { findCommand } from "../find-command.js";
+import { type TokenFile, writeTokenFile } from "../token-file.js";
+
+export interface LaunchOptions {
+  name?: string;
+  mesh?: string;
+  role?: string;
+  group?: string[];
+  sessionId?: string;
+}
+
+const OPTION_OF_FIELD: Record<string, string> = {
+  session_id: "--session-id",
+  mesh: "--mesh",
+  display_name: "--name",
+  role: "--role",
+  groups: "--group",
+};
+
+/** Waits on fd 3 for "go", then becomes the program. EOF on fd 3 (launch died) runs nothing. */
+const SHIM = 'read -r _ <&3 || exit 125; exec 3<&-; exec "$@"';
+
+const FORWARDED: readonly NodeJS.Signals[] = ["SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT"];
+
+/** Builds and validates the registration before anything starts; bad options are usage errors. */
+function buildRegistration(ctx: CliContext, options: LaunchOptions, token: string, pid: number) {
+  const body = {
+    token,
+    pid,
+    session_id: options.sessionId ?? randomUUID(),
+    mesh: options.mesh ?? (ctx.env.CLAUDEMESH_MESH || "default"),
+    display_name: options.name ?? (basename(ctx.cwd) || "/"),
+    cwd: ctx.cwd,
+    ...(options.role !== undefined && { role: options.role }),
+    ...(options.group !== undefined && options.group.length > 0 && { groups: options.group }),
+  };
+  const parsed = parseRegistration(body, { newSessionId: randomUUID, mesh: "default", displayName: "session" });
+  if (!parsed.ok) {
+    const option = OPTION_OF_FIELD[parsed.error.field] ?? parsed.error.field;
+    const source = parsed.error.field === "mesh" && options.mesh === undefined ? " (from CLAUDEMESH_MESH)" : "";
+    throw new CliError(`invalid ${option}${source}: ${parsed.error.rule}`, EXIT.usage);
+  }
+  return body;
+}
+
+function registrationError(error: unknown): CliError {
+  if (error instanceof DaemonTimeoutError || error instanceof DaemonUnavailableError) {
+    return new CliError(`could not register the session: ${error.message}`, EXIT.daemonUnavailable);
+  }
+  if (error instanceof ApiError) return new CliError(`the daemon refused the session: ${error.message}`, EXIT.failure);
+  return new CliError(`could not register the session: ${String(error)}`, EXIT.failure);
+}
+
+function waitForExit(child: ChildProcess): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+  return new Promise((resolve) => child.once("exit", (code, signal) => resolve({ code, signal })));
+}
+
+export async function launch(ctx: CliContext, command: readonly string[], options: LaunchOptions): Promise<number> {
+  const argv = command.length > 0 ? command : ["claude"];
+  const program = argv[0] as string;
+  const token = mintToken();
+  // Everything is validated before anything starts: a typo never runs the program.
+  const registration = buildRegistration(ctx, options, token, 1);
+  if (findCommand(program, ctx.env, ctx.cwd) === undefined) {
+    throw new CliError(`command not found: ${program}`, EXIT.commandNotFound);
+  }
+  const daemon = await ensureDaemon(ctx);
+
+  let tokenFile: TokenFile | undefined;
+  try {
+    tokenFile = writeTokenFile(token);
+    const child = spawn("/bin/sh", ["-c", SHIM, "claudemesh-launch", ...argv], {
+      stdio: ["inherit", "inherit", "inherit", "pipe"],
+      cwd: ctx.cwd,
+      env: {
+        ...ctx.env,
+        CLAUDEMESH_SESSION_ID: registration.session_id,
+        CLAUDEMESH_IPC_TOKEN_FILE: tokenFile.path,
+        CLAUDEMESH_MESH: registration.mesh,
+        CLAUDEMESH_DISPLAY_NAME: registration.display_name,
+        CLAUDEMESH_DAEMON_DIR: ctx.paths.dir,
+      },
+    });
+    await new Promise<void>((resolve, reject) => {
+      child.once("spawn", resolve);
+      child.once("error", reject);
+    });
+    const exited = waitForExit(child);
+    // From now on a stop signal reaches the sh (before "go") or the program (after).
+    const forward = (signal: NodeJS.Signals) => {
+      // On a terminal, Ctrl-C and Ctrl-\ reach the whole foreground group: the program already
+      // has the signal, and a second copy would read as a double press. Elsewhere, pass it on.
+      if ((signal === "SIGINT" || signal === "SIGQUIT") && process.stdin.isTTY) return;
+      child.kill(signal);
+    };
+    for (const signal of FORWARDED) process.on(signal, forward);
+    const go = child.stdio[3] as NodeJS.WritableStream;
+    go.on("error", () => {}); // the sh may already be gone (signalled before "go")
+    try {
+      await requestJson(daemon.socket, {
+        method: "POST",
+        path: "/v1/sessions/register",
+        body: { ...registration, pid: child.pid },
+        timeoutMs: 5_000,
+      });
+    } catch (error) {
+      // Never silent (field note 11), and the program never starts unregistered.
+      child.kill("SIGKILL");
+      await exited;
+      for (const s of FORWARDED) process.off(s, forward);
+      throw registrationError(error);
+    }
+
+    go.end("go\n");
+    const { code, signal } = await exited;
+    for (const s of FORWARDED) process.off(s, forward);
+
+    // A normal end deregisters explicitly; the reaper is only the safety net.
+    try {
+      await requestJson(daemon.socket, { method: "DELETE", path: "/v1/sessions/me", token, timeoutMs: 2_000 });
+    } catch (error) {
+      if (!(error instanceof ApiError && error.status === 401)) {
+        warn(ctx, `warning: could not deregister the session (${(error as Error).message}); the daemon will remove it`);
+      }
+    }
+    return signal !== null ? exitCodeForSignal(signal) : (code ?? EXIT.failure);
+  } finally {
+    tokenFile?.remove();
+  }
+}

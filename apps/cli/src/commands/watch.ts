@@ -1,0 +1,57 @@
+// `claudemesh sessions watch`: the live sessions, then one line per change until interrupted.
+// Kept apart from list/me: it needs the long-lived event stream client, they do not.
+import { renderTsv, type SessionEvent, sessionRow, watchEvents } from "@claudemesh/client";
+import { type CliContext, warn } from "../context.js";
+import { ensureDaemon } from "../daemon-control.js";
+import { EXIT } from "../exit-codes.js";
+import { fetchSessions, renderSessions } from "./sessions.js";
+
+/** One line per event: `+`/`-`, reason, then the session's columns. */
+export function renderEvent(ctx: CliContext, event: SessionEvent): string {
+  const row = sessionRow(event.session, ctx.now(), ctx.home);
+  const mark = event.type === "session_registered" ? "+" : "-";
+  if (!ctx.stdout.isTTY) return renderTsv([[mark, event.reason, ...row]]);
+  const text = `${mark} ${event.reason.padEnd(12)} ${row.join("  ")}\n`;
+  if (!ctx.color) return text;
+  return mark === "+" ? `\x1b[32m${text}\x1b[39m` : `\x1b[31m${text}\x1b[39m`;
+}
+
+export async function watchSessions(
+  ctx: CliContext,
+  options: { json?: boolean; signal?: AbortSignal; reconnectDelayMs?: number },
+): Promise<number> {
+  const { socket } = await ensureDaemon(ctx);
+  const controller = new AbortController();
+  options.signal?.addEventListener("abort", () => controller.abort(), { once: true });
+  const stop = () => controller.abort();
+  process.once("SIGINT", stop);
+  process.once("SIGTERM", stop);
+
+  // Subscribe first and hold events back until the list is out, so nothing falls in between.
+  let listed = false;
+  const held: SessionEvent[] = [];
+  const print = (event: SessionEvent) => {
+    ctx.stdout.write(options.json ? `${JSON.stringify(event)}\n` : renderEvent(ctx, event));
+  };
+  const watching = watchEvents(socket, {
+    signal: controller.signal,
+    reconnectDelayMs: options.reconnectDelayMs ?? 500,
+    onEvent: (event) => (listed ? print(event) : held.push(event)),
+    onState: (state) => {
+      if (state === "disconnected") warn(ctx, "lost the daemon; reconnecting…");
+      else if (listed) warn(ctx, "reconnected");
+    },
+  });
+  try {
+    const sessions = await fetchSessions(ctx, undefined);
+    ctx.stdout.write(options.json ? `${JSON.stringify({ sessions })}\n` : renderSessions(ctx, sessions));
+    listed = true;
+    for (const event of held.splice(0)) print(event);
+    await watching;
+  } finally {
+    controller.abort();
+    process.off("SIGINT", stop);
+    process.off("SIGTERM", stop);
+  }
+  return EXIT.ok;
+}

@@ -1,0 +1,47 @@
+// Everything a command needs from its surroundings, gathered once and passed in, so commands can
+// be driven in tests with another environment, home, output streams or clock.
+import { homedir } from "node:os";
+import { type DaemonPaths, daemonPaths, resolveDaemonDir } from "@claudemesh/client";
+
+export interface Output {
+  write(text: string): void;
+  readonly isTTY: boolean;
+}
+
+export interface CliContext {
+  readonly env: NodeJS.ProcessEnv;
+  readonly home: string;
+  readonly cwd: string;
+  readonly paths: DaemonPaths;
+  readonly stdout: Output;
+  readonly stderr: Output;
+  /** Colour only on a terminal, and never with NO_COLOR set. */
+  readonly color: boolean;
+  now(): number;
+}
+
+function stream(s: NodeJS.WriteStream): Output {
+  return { write: (text) => void s.write(text), isTTY: s.isTTY === true };
+}
+
+export function processContext(): CliContext {
+  const env = process.env;
+  const home = homedir();
+  const stdout = stream(process.stdout);
+  return {
+    env,
+    home,
+    cwd: process.cwd(),
+    // Only CLAUDEMESH_DAEMON_DIR or the home dir decide where the daemon is (field note 2).
+    paths: daemonPaths(resolveDaemonDir(env, home)),
+    stdout,
+    stderr: stream(process.stderr),
+    color: stdout.isTTY && (env.NO_COLOR === undefined || env.NO_COLOR === ""),
+    now: Date.now,
+  };
+}
+
+/** `claudemesh: message` on stderr. */
+export function warn(ctx: CliContext, message: string): void {
+  ctx.stderr.write(`claudemesh: ${message}\n`);
+}

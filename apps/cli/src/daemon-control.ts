@@ -1,0 +1,172 @@
+// Finding, starting and stopping the daemon from the CLI.
+//
+// Rules (field notes 3, 4, 5, 14): ready means a real request answered, never "a socket file
+// exists"; only ENOENT/ECONNREFUSED prove nobody listens, a timeout means busy; the CLI never
+// deletes the socket or lock (the daemon reclaims stale ones itself, under its lock, so many
+// racing CLIs still end with one daemon); an auto-started daemon gets process.execPath, a
+// stable cwd, a scrubbed environment and daemon.log for its output.
+import { spawn } from "node:child_process";
+import { closeSync, mkdirSync, openSync, readFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import {
+  DaemonTimeoutError,
+  DaemonUnavailableError,
+  type Health,
+  requestJson,
+  type VersionInfo,
+} from "@claudemesh/client";
+import { type CliContext, warn } from "./context.js";
+import { CliError, EXIT } from "./exit-codes.js";
+import { CLI_VERSION } from "./version.js";
+
+/** How long one request may take before the daemon counts as busy. */
+export const REQUEST_TIMEOUT_MS = 3_000;
+/** How long an auto-started daemon may take to answer. */
+export const START_DEADLINE_MS = 5_000;
+
+export interface DaemonInfo {
+  readonly socket: string;
+  readonly version: string;
+}
+
+let skewWarned = false;
+
+function checkSkew(ctx: CliContext, daemonVersion: string): void {
+  if (skewWarned || daemonVersion === CLI_VERSION) return;
+  skewWarned = true;
+  warn(
+    ctx,
+    `warning: the daemon runs version ${daemonVersion} but this CLI is ${CLI_VERSION}; ` +
+      "run `claudemesh daemon restart` to upgrade it (live sessions survive)",
+  );
+}
+
+/** Asks the daemon for its version. Throws the client's typed errors. */
+export async function fetchVersion(ctx: CliContext, timeoutMs = REQUEST_TIMEOUT_MS): Promise<VersionInfo> {
+  const res = await requestJson<VersionInfo>(ctx.paths.socket, { method: "GET", path: "/v1/version", timeoutMs });
+  return res.body;
+}
+
+export async function fetchHealth(ctx: CliContext, timeoutMs = REQUEST_TIMEOUT_MS): Promise<Health> {
+  return (await requestJson<Health>(ctx.paths.socket, { method: "GET", path: "/v1/health", timeoutMs })).body;
+}
+
+function busyError(ctx: CliContext): CliError {
+  return new CliError(
+    `the daemon at ${ctx.paths.socket} is not answering (busy or stopped); nothing was changed. ` +
+      "Try again, or see `claudemesh daemon status`",
+    EXIT.daemonUnavailable,
+  );
+}
+
+/** The environment of an auto-started daemon: the user's, less every session variable. */
+export function daemonEnvironment(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const out: NodeJS.ProcessEnv = {};
+  for (const [key, value] of Object.entries(env)) {
+    if (!key.startsWith("CLAUDEMESH_")) out[key] = value;
+  }
+  return out;
+}
+
+/** The daemon program shipped beside this file (dist/daemon.js). */
+export function daemonProgram(): string {
+  return fileURLToPath(new URL("./daemon.js", import.meta.url));
+}
+
+/** Starts a detached daemon writing to daemon.log; returns its pid. */
+export function spawnDaemon(ctx: CliContext, extraArgs: readonly string[] = []): number {
+  mkdirSync(ctx.paths.dir, { recursive: true, mode: 0o700 });
+  const log = openSync(ctx.paths.log, "a", 0o600);
+  try {
+    const child = spawn(process.execPath, [daemonProgram(), "--dir", ctx.paths.dir, ...extraArgs], {
+      detached: true,
+      stdio: ["ignore", log, log],
+      cwd: ctx.paths.dir,
+      env: daemonEnvironment(ctx.env),
+    });
+    child.unref();
+    return child.pid ?? 0;
+  } finally {
+    closeSync(log);
+  }
+}
+
+/** The last `n` lines of the daemon log, for error messages. */
+export function logTail(ctx: CliContext, n = 10): string {
+  try {
+    const lines = readFileSync(ctx.paths.log, "utf8").trimEnd().split("\n");
+    return lines.slice(-n).join("\n");
+  } catch {
+    return "(no log yet)";
+  }
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Polls /v1/version until it answers or the deadline passes. */
+export async function waitUntilReady(
+  ctx: CliContext,
+  deadlineMs = START_DEADLINE_MS,
+): Promise<VersionInfo | undefined> {
+  const end = Date.now() + deadlineMs;
+  let delay = 5;
+  while (Date.now() < end) {
+    try {
+      return await fetchVersion(ctx, Math.max(100, end - Date.now()));
+    } catch (error) {
+      if (!(error instanceof DaemonUnavailableError || error instanceof DaemonTimeoutError)) throw error;
+    }
+    await sleep(delay);
+    delay = Math.min(delay * 2, 100);
+  }
+  return undefined;
+}
+
+function startFailure(ctx: CliContext, what: string): CliError {
+  return new CliError(
+    `${what}; log ${ctx.paths.log}:\n${logTail(ctx)
+      .split("\n")
+      .map((l) => `  ${l}`)
+      .join("\n")}`,
+    EXIT.daemonUnavailable,
+  );
+}
+
+/**
+ * Makes sure a daemon answers, starting one when none runs (unless CLAUDEMESH_NO_AUTOSTART=1).
+ * Throws CliError with exit 3 when it cannot be reached or started.
+ */
+export async function ensureDaemon(ctx: CliContext): Promise<DaemonInfo> {
+  let info: VersionInfo;
+  try {
+    info = await fetchVersion(ctx);
+  } catch (error) {
+    if (error instanceof DaemonTimeoutError) throw busyError(ctx);
+    if (!(error instanceof DaemonUnavailableError)) throw error;
+    if (!error.provesAbsent) {
+      throw new CliError(`cannot reach the daemon: ${error.message}`, EXIT.daemonUnavailable);
+    }
+    if (ctx.env.CLAUDEMESH_NO_AUTOSTART === "1") {
+      throw new CliError(
+        "the daemon is not running (auto-start is off: CLAUDEMESH_NO_AUTOSTART=1)",
+        EXIT.daemonUnavailable,
+      );
+    }
+    spawnDaemon(ctx);
+    const ready = await waitUntilReady(ctx);
+    if (ready === undefined)
+      throw startFailure(ctx, `the daemon did not become ready within ${START_DEADLINE_MS / 1000} s`);
+    info = ready;
+  }
+  checkSkew(ctx, info.daemon_version);
+  return { socket: ctx.paths.socket, version: info.daemon_version };
+}
+
+/** Maps the client's errors for a call on a daemon that answered before. */
+export function daemonCallError(ctx: CliContext, error: unknown): never {
+  if (error instanceof DaemonTimeoutError) throw busyError(ctx);
+  if (error instanceof DaemonUnavailableError) {
+    throw new CliError(`lost the daemon: ${error.message}`, EXIT.daemonUnavailable);
+  }
+  throw error;
+}

@@ -1,0 +1,48 @@
+// Runs an invocation. Each command's code is imported only when that command runs.
+import type { CliContext } from "./context.js";
+import { CliError, EXIT } from "./exit-codes.js";
+import type { Invocation } from "./invocation.js";
+import { CLI_VERSION } from "./version.js";
+
+async function execute(ctx: CliContext, inv: Invocation): Promise<number> {
+  switch (inv.name) {
+    case "version":
+      ctx.stdout.write(`claudemesh ${CLI_VERSION}\n`);
+      return EXIT.ok;
+    case "launch":
+      return (await import("./commands/launch.js")).launch(ctx, inv.command, inv.options);
+    case "sessions list":
+      return (await import("./commands/sessions.js")).listSessions(ctx, inv.options);
+    case "sessions me":
+      return (await import("./commands/sessions.js")).showMe(ctx, inv.options);
+    case "sessions watch":
+      return (await import("./commands/watch.js")).watchSessions(ctx, inv.options);
+    case "daemon start": {
+      const commands = await import("./commands/daemon.js");
+      return inv.options.foreground ? commands.startForeground(ctx) : commands.startCommand(ctx);
+    }
+    case "daemon stop":
+      return (await import("./commands/daemon.js")).stopCommand(ctx);
+    case "daemon restart":
+      return (await import("./commands/daemon.js")).restartCommand(ctx);
+    case "daemon status":
+      return (await import("./commands/daemon.js")).statusCommand(ctx, inv.options);
+    case "daemon logs":
+      return (await import("./commands/daemon.js")).logsCommand(ctx, inv.options);
+  }
+}
+
+/** Runs the invocation and returns the exit code; a CliError becomes its message on stderr. */
+export async function dispatch(ctx: CliContext, inv: Invocation): Promise<number> {
+  try {
+    return await execute(ctx, inv);
+  } catch (error) {
+    if (error instanceof CliError) {
+      ctx.stderr.write(`claudemesh: ${error.message}\n`);
+      return error.exitCode;
+    }
+    const detail = error instanceof Error ? (error.stack ?? error.message) : String(error);
+    ctx.stderr.write(`claudemesh: unexpected error: ${detail}\n`);
+    return EXIT.failure;
+  }
+}

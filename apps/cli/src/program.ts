@@ -1,0 +1,157 @@
+// The complete command-line definition (commander): help, examples, usage errors, suggestions
+// for mistyped commands. Loaded only when the fast path does not recognise the command line.
+import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
+import type { LaunchOptions } from "./commands/launch.js";
+import { CliError, EXIT } from "./exit-codes.js";
+import type { Invocation } from "./invocation.js";
+import { CLI_VERSION } from "./version.js";
+
+function example(command: Command, ...lines: string[]): Command {
+  return command.addHelpText(
+    "after",
+    `\nExample${lines.length > 1 ? "s" : ""}:\n${lines.map((l) => `  $ ${l}`).join("\n")}\n`,
+  );
+}
+
+const collect = (value: string, previous: string[]) => [...previous, value];
+const count = (value: string) => {
+  if (!/^\d+$/.test(value)) throw new InvalidArgumentError("expected a whole number.");
+  return Number(value);
+};
+
+/** The full command line, with help, examples and suggestions; `invoke` receives the result. */
+export function buildProgram(invoke: (inv: Invocation) => void): Command {
+  const program = new Command("claudemesh")
+    .description("Run many AI coding-agent sessions side by side and keep track of every one of them.")
+    .version(`claudemesh ${CLI_VERSION}`, "-V, --version", "print the version")
+    .helpOption("-h, --help", "show help")
+    .enablePositionalOptions()
+    .showSuggestionAfterError(true)
+    .exitOverride();
+
+  example(
+    program
+      .command("launch")
+      .summary("run a program as a session (default: claude)")
+      .description(
+        "Run a program as a claudemesh session: mint its token, make sure the daemon runs, register it, run it.\n" +
+          "Everything after `--` goes to the program untouched.",
+      )
+      .option("--name <name>", "display name (default: the current directory's name)")
+      .option("--mesh <mesh>", "mesh to join (default: $CLAUDEMESH_MESH or default)")
+      .option("--role <role>", "role of this session")
+      .option("--group <group>", "group to join (repeatable)", collect, [])
+      .option("--session-id <id>", "session id (default: a random UUID); an existing one is replaced")
+      .argument("[command...]", "the program and its arguments")
+      .passThroughOptions()
+      .action((command: string[], options: LaunchOptions) => invoke({ name: "launch", command, options })),
+    "claudemesh launch",
+    "claudemesh launch --name api --mesh backend -- claude --continue",
+  );
+
+  const sessions = program
+    .command("sessions")
+    .summary("list and watch sessions")
+    .description("List and watch live sessions.");
+  example(
+    sessions
+      .command("list")
+      .alias("ls")
+      .summary("list every live session")
+      .description("List every live session: a table on a terminal, tab-separated lines when piped.")
+      .option("--mesh <mesh>", "only sessions of this mesh")
+      .option("--json", 'print {"sessions":[…]} as the API returns it')
+      .action((options) => invoke({ name: "sessions list", options })),
+    "claudemesh sessions list --mesh backend",
+  );
+  example(
+    sessions
+      .command("me")
+      .summary("show the session this process belongs to")
+      .description("Show the session whose token file this process has (exit 4 outside a session).")
+      .option("--json", 'print {"session":…}')
+      .action((options) => invoke({ name: "sessions me", options })),
+    "claudemesh sessions me --json",
+  );
+  example(
+    sessions
+      .command("watch")
+      .summary("print sessions, then every change as it happens")
+      .description("Print the live sessions, then one line per change until interrupted; survives daemon restarts.")
+      .option("--json", "print JSON Lines")
+      .action((options) => invoke({ name: "sessions watch", options })),
+    "claudemesh sessions watch --json | jq .",
+  );
+
+  const daemon = program
+    .command("daemon")
+    .summary("manage the background daemon")
+    .description("Manage the per-user daemon.");
+  example(
+    daemon
+      .command("start")
+      .summary("start the daemon")
+      .description("Start the daemon in the background (or attached with --foreground, for service managers).")
+      .option("--foreground", "run attached, logging to stderr")
+      .action((options) => invoke({ name: "daemon start", options })),
+    "claudemesh daemon start",
+  );
+  example(
+    daemon
+      .command("stop")
+      .summary("stop the daemon (sessions are kept)")
+      .description("Stop the daemon gracefully; its sessions are saved and restored on the next start.")
+      .action(() => invoke({ name: "daemon stop" })),
+    "claudemesh daemon stop",
+  );
+  example(
+    daemon
+      .command("restart")
+      .summary("stop and start the daemon (sessions survive)")
+      .description("Stop and start the daemon, e.g. after an upgrade; live sessions survive.")
+      .action(() => invoke({ name: "daemon restart" })),
+    "claudemesh daemon restart",
+  );
+  example(
+    daemon
+      .command("status")
+      .summary("is the daemon running? (exit 3 if not)")
+      .description("Show whether the daemon runs, its pid, version, uptime, socket, log and session count.")
+      .option("--json", "print JSON")
+      .action((options) => invoke({ name: "daemon status", options })),
+    "claudemesh daemon status --json",
+  );
+  example(
+    daemon
+      .command("logs")
+      .summary("print the daemon's log")
+      .description("Print the end of the daemon's log; -f keeps printing new lines.")
+      .option("-f, --follow", "keep printing new lines")
+      .addOption(new Option("-n, --lines <n>", "how many lines").argParser(count).default(50))
+      .action((options) => invoke({ name: "daemon logs", options })),
+    "claudemesh daemon logs -f",
+  );
+  return program;
+}
+
+/**
+ * Parses argv with commander. Resolves with the invocation, or with an exit code when commander
+ * handled the command line itself (help, version, a usage error it already printed).
+ */
+export function parseWithCommander(argv: readonly string[]): Invocation | number {
+  let invocation: Invocation | undefined;
+  const program = buildProgram((inv) => {
+    invocation = inv;
+  });
+  try {
+    program.parse([...argv], { from: "user" });
+  } catch (error) {
+    if (error instanceof CommanderError) return error.exitCode === 0 ? EXIT.ok : EXIT.usage;
+    if (error instanceof CliError) {
+      process.stderr.write(`claudemesh: ${error.message}\n`);
+      return error.exitCode;
+    }
+    throw error;
+  }
+  return invocation ?? EXIT.usage;
+}
