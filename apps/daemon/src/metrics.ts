@@ -1,5 +1,5 @@
 // Prometheus metrics for /v1/metrics, on a registry of our own (no process-global state).
-import { Counter, Gauge, Histogram, Registry } from "prom-client";
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
 
 export interface DaemonMetrics {
   readonly registry: Registry;
@@ -20,6 +20,9 @@ export interface MetricSources {
 
 export function createMetrics(read: MetricSources): DaemonMetrics {
   const registry = new Registry();
+  // Process metrics (RSS, CPU, open fds, event-loop lag): what an operator and our soak and
+  // benchmark runs watch. Lag statistics are reset at every scrape.
+  collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: 1 });
   const sessions = new Gauge({
     name: "claudemesh_sessions",
     help: "Sessions currently registered",
