@@ -1,7 +1,11 @@
 // One-shot JSON requests to the daemon over its Unix socket.
-// Only node:http: every CLI call is a fresh process, and undici's start-up cost (~225 ms measured,
-// its WASM parser compiled at start) would dwarf the request itself (~17 ms with node:http).
-import { type IncomingHttpHeaders, type OutgoingHttpHeaders, request } from "node:http";
+// node:net plus the small HTTP/1.1 framing of http1.ts: every CLI call is a fresh process, and
+// start-up is its latency. undici costs ~225 ms there (its WASM parser is compiled at start), and
+// merely loading node:http's client machinery ~5 ms, which a one-shot call does not need.
+// (The long-lived event stream, event-stream.ts, does use node:http.) Only a type comes from node:http.
+import type { IncomingHttpHeaders } from "node:http";
+import { connect } from "node:net";
+import { formatRequest, type Http1ParseError, type Http1Response, Http1ResponseParser } from "./http1.js";
 import { checkSocketPath } from "./paths.js";
 import { authorizationHeader, DAEMON_VERSION_HEADER } from "./wire.js";
 
@@ -142,34 +146,37 @@ export function unavailableFrom(socketPath: string, err: Error): DaemonUnavailab
 }
 
 /**
- * One JSON request on a fresh connection (`agent: false`, `Connection: close`): a CLI process
- * makes one or two calls and exits, so pooling would only keep the process alive.
+ * One JSON request on a fresh connection with `Connection: close`: a CLI process makes one or two
+ * calls and exits, so pooling would only keep the process alive.
  * Resolves for 2xx; rejects with an AnyClientError otherwise, with SocketPathTooLongError for a
- * path the OS would truncate, or with the signal's reason when aborted.
+ * path the OS would truncate, with a TypeError for a method, path or token that cannot be sent
+ * (before connecting), or with the signal's reason when aborted.
+ * A response cut short (the daemon died mid-answer) is DaemonUnavailableError `ECONNRESET`; one
+ * that is not HTTP/1.x, or whose headers are over 64 KiB or body over 16 MiB, is ProtocolError
+ * (status 0 when no status line was read).
  */
 export function requestJson<T>(socketPath: string, options: RequestOptions): Promise<JsonResponse<T>> {
   return new Promise((resolve, reject) => {
     const { signal } = options;
+    let request: Buffer;
     try {
       checkSocketPath(socketPath);
+      if (signal?.aborted) {
+        reject(signal.reason);
+        return;
+      }
+      const body = options.body === undefined ? undefined : Buffer.from(JSON.stringify(options.body), "utf8");
+      const headers: Record<string, string> = { Accept: "application/json" };
+      if (body !== undefined) headers["Content-Type"] = "application/json";
+      if (options.token !== undefined) headers["Authorization"] = authorizationHeader(options.token);
+      request = formatRequest({ method: options.method, path: options.path, headers, body });
     } catch (err) {
       reject(err);
       return;
     }
-    if (signal?.aborted) {
-      reject(signal.reason);
-      return;
-    }
 
-    const payload = options.body === undefined ? undefined : Buffer.from(JSON.stringify(options.body), "utf8");
-    const headers: OutgoingHttpHeaders = { Accept: "application/json", Connection: "close" };
-    if (payload !== undefined) {
-      headers["Content-Type"] = "application/json";
-      headers["Content-Length"] = payload.length;
-    }
-    if (options.token !== undefined) headers["Authorization"] = authorizationHeader(options.token);
-
-    const req = request({ socketPath, method: options.method, path: options.path, headers, agent: false });
+    const parser = new Http1ResponseParser({ method: options.method });
+    const socket = connect(socketPath);
 
     let settled = false;
     const settle = (outcome: () => void): void => {
@@ -177,48 +184,78 @@ export function requestJson<T>(socketPath: string, options: RequestOptions): Pro
       settled = true;
       clearTimeout(timer);
       signal?.removeEventListener("abort", onAbort);
+      socket.destroy();
       outcome();
     };
-    const fail = (err: unknown): void => {
-      settle(() => reject(err));
-      req.destroy();
-    };
+    const fail = (err: unknown): void => settle(() => reject(err));
     const onAbort = (): void => fail(signal?.reason);
     const timer = setTimeout(() => fail(new DaemonTimeoutError(socketPath, options.timeoutMs)), options.timeoutMs);
     signal?.addEventListener("abort", onAbort, { once: true });
 
-    req.on("error", (err) => fail(unavailableFrom(socketPath, err)));
-    req.on("response", (res) => {
-      res.setEncoding("utf8");
-      let text = "";
-      res.on("data", (chunk: string) => {
-        text += chunk;
-      });
-      // A response cut short (the daemon died mid-answer) errors with ECONNRESET.
-      res.on("error", (err) => fail(unavailableFrom(socketPath, err)));
-      res.on("end", () => {
-        const status = Number(res.statusCode);
-        const daemonVersion = headerValue(res.headers, DAEMON_VERSION_HEADER);
-        if (status < 200 || status > 299) {
-          settle(() => reject(apiErrorFrom(status, text, daemonVersion)));
-          return;
-        }
-        let body: T;
-        try {
-          body = JSON.parse(text) as T;
-        } catch (err) {
-          settle(() =>
-            reject(
-              new ProtocolError(status, `the daemon answered HTTP ${status} with a non-JSON body`, { cause: err }),
-            ),
-          );
-          return;
-        }
-        settle(() => resolve({ status, headers: res.headers, body, daemonVersion }));
-      });
+    const answered = (res: Http1Response): void => settle(() => settleResponse(res, resolve, reject));
+    // Parse errors: a response cut short is a connection problem; anything else is not our daemon speaking.
+    const parseFailed = (err: Http1ParseError): void =>
+      fail(
+        err.reason === "truncated"
+          ? new DaemonUnavailableError(socketPath, "ECONNRESET", { cause: err })
+          : new ProtocolError(err.status ?? 0, `the daemon's answer is not valid HTTP: ${err.message}`, { cause: err }),
+      );
+
+    socket.on("error", (err) => fail(unavailableFrom(socketPath, err)));
+    socket.on("data", (chunk: Buffer) => {
+      let res: Http1Response | undefined;
+      try {
+        res = parser.feed(chunk);
+      } catch (err) {
+        parseFailed(err as Http1ParseError);
+        return;
+      }
+      if (res !== undefined) answered(res);
     });
-    req.end(payload);
+    // The daemon closed its side: the response is complete only if its framing says so.
+    const ended = (): void => {
+      let res: Http1Response;
+      try {
+        res = parser.end();
+      } catch (err) {
+        parseFailed(err as Http1ParseError);
+        return;
+      }
+      answered(res);
+    };
+    socket.on("end", ended);
+    // "close" normally follows "end", "error" or our own destroy(), all settled by then; this only
+    // guarantees that no way for the connection to go leaves the promise waiting for the timeout.
+    socket.on("close", ended);
+    // write(), not end(): a node:http server closes a half-closed connection instead of answering
+    // on it, so a slow (busy) daemon would look like one that dropped the connection.
+    socket.write(request);
   });
+}
+
+/** Resolves a complete response for 2xx JSON, rejects with ApiError or ProtocolError otherwise. */
+function settleResponse<T>(
+  res: Http1Response,
+  resolve: (value: JsonResponse<T>) => void,
+  reject: (reason: unknown) => void,
+): void {
+  const { status } = res;
+  // Decoded only now that the body is whole: a multibyte character may have spanned two reads.
+  const text = res.body.toString("utf8");
+  const headers = res.headers as IncomingHttpHeaders;
+  const daemonVersion = headerValue(headers, DAEMON_VERSION_HEADER);
+  if (status < 200 || status > 299) {
+    reject(apiErrorFrom(status, text, daemonVersion));
+    return;
+  }
+  let body: T;
+  try {
+    body = JSON.parse(text) as T;
+  } catch (err) {
+    reject(new ProtocolError(status, `the daemon answered HTTP ${status} with a non-JSON body`, { cause: err }));
+    return;
+  }
+  resolve({ status, headers, body, daemonVersion });
 }
 
 function isRecord(value: unknown): value is Record<string, unknown> {

@@ -1,5 +1,6 @@
 import { writeFileSync } from "node:fs";
 import type { IncomingHttpHeaders } from "node:http";
+import { createServer, type Server, type Socket } from "node:net";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import {
@@ -33,6 +34,40 @@ async function serve(handler: Parameters<typeof listen>[1]): Promise<TestServer>
   const server = await listen(socketPath, handler);
   servers.push(server);
   return server;
+}
+
+/**
+ * A raw node:net server on the socket, for answers a node:http server would never send: it reads
+ * the request head and hands the connection to `answer`.
+ */
+async function serveRaw(answer: (socket: Socket, requestHead: string) => void): Promise<{ connections: number }> {
+  const sockets = new Set<Socket>();
+  const stats = { connections: 0 };
+  const server: Server = createServer((socket) => {
+    stats.connections += 1;
+    sockets.add(socket);
+    socket.on("close", () => sockets.delete(socket));
+    socket.on("error", () => {});
+    let received = "";
+    let answered = false;
+    socket.on("data", (chunk) => {
+      received += chunk.toString("latin1");
+      if (!answered && received.includes("\r\n\r\n")) {
+        answered = true;
+        answer(socket, received);
+      }
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(socketPath, () => resolve()));
+  servers.push({
+    server: server as unknown as TestServer["server"],
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        for (const socket of sockets) socket.destroy();
+      }),
+  });
+  return stats;
 }
 
 async function rejection(promise: Promise<unknown>): Promise<unknown> {
@@ -258,5 +293,99 @@ describe("requestJson", () => {
     expect(down).toMatchObject({ code: "ENOENT" });
     await serve((_req, res) => json(res, 200, { pid: 2 }));
     expect((await requestJson(socketPath, { method: "GET", path: "/", timeoutMs: 5_000 })).body).toEqual({ pid: 2 });
+  });
+
+  it("reads a chunked 2xx answer from a real node:http server, characters split across chunks included", async () => {
+    const body = { name: "naïve ✓ 🎉", items: Array.from({ length: 200 }, (_, i) => `item ${i} ✓`) };
+    const text = JSON.stringify(body);
+    const bytes = Buffer.from(text, "utf8");
+    await serve((_req, res) => {
+      // No Content-Length: node:http frames the body as chunked, one chunk per write.
+      res.writeHead(200, { "Content-Type": "application/json", "Claudemesh-Version": "9.9.9" });
+      // Cut inside the multibyte characters (the first ï is at byte 11).
+      let from = 0;
+      for (const size of [12, 7, 1000, 3]) {
+        res.write(bytes.subarray(from, from + size));
+        from += size;
+      }
+      res.end(bytes.subarray(from));
+    });
+    const res = await requestJson<typeof body>(socketPath, { method: "GET", path: "/v1/sessions", timeoutMs: 5_000 });
+    expect(res.headers["transfer-encoding"]).toBe("chunked");
+    expect(res.body).toEqual(body);
+    expect(res.daemonVersion).toBe("9.9.9");
+  });
+
+  it("reports a body shorter than its Content-Length, then a clean close, as unavailable", async () => {
+    await serve((_req, res) => {
+      res.writeHead(200, { "Content-Type": "application/json", "Content-Length": "100" });
+      res.write('{"partial":');
+      // end(), not destroy(): an orderly FIN, so only the framing shows that the answer is cut short.
+      setImmediate(() => res.socket?.end());
+    });
+    const err = await rejection(requestJson(socketPath, { method: "GET", path: "/v1/health", timeoutMs: 5_000 }));
+    expect(err).toBeInstanceOf(DaemonUnavailableError);
+    expect(err).toMatchObject({ code: "ECONNRESET", provesAbsent: false });
+    expect((err as Error).message).toContain("11 of 100");
+  });
+
+  it("reports a connection closed without any answer as unavailable", async () => {
+    await serveRaw((socket) => socket.end());
+    const err = await rejection(requestJson(socketPath, { method: "GET", path: "/", timeoutMs: 5_000 }));
+    expect(err).toMatchObject({ code: "ECONNRESET", provesAbsent: false });
+    expect((err as Error).message).toContain("without a response");
+  });
+
+  it("resolves as soon as the answer is complete, even if the server keeps the connection open", async () => {
+    await serveRaw((socket) => socket.write("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}"));
+    const res = await requestJson(socketPath, { method: "GET", path: "/", timeoutMs: 5_000 });
+    expect(res.body).toEqual({});
+  });
+
+  it("reads a body delimited by the connection's close", async () => {
+    await serveRaw((socket) => socket.end('HTTP/1.0 200 OK\r\n\r\n{"a":1}'));
+    expect((await requestJson(socketPath, { method: "GET", path: "/", timeoutMs: 5_000 })).body).toEqual({ a: 1 });
+  });
+
+  it("raises ProtocolError, status 0, for an answer that is not HTTP", async () => {
+    await serveRaw((socket) => socket.end("SSH-2.0-OpenSSH_9.6\r\n"));
+    const err = await rejection(requestJson(socketPath, { method: "GET", path: "/", timeoutMs: 5_000 }));
+    expect(err).toBeInstanceOf(ProtocolError);
+    expect(err).toMatchObject({ kind: "protocol", status: 0 });
+  });
+
+  it("raises ProtocolError for a header section over 64 KiB, without waiting for the rest", async () => {
+    await serveRaw((socket) => socket.write(`HTTP/1.1 200 OK\r\nX-Big: ${"a".repeat(70 * 1024)}`));
+    const err = await rejection(requestJson(socketPath, { method: "GET", path: "/", timeoutMs: 5_000 }));
+    expect(err).toBeInstanceOf(ProtocolError);
+    expect(err).toMatchObject({ status: 200 });
+    expect((err as Error).message).toContain("65536");
+  });
+
+  it("skips an interim 100 Continue", async () => {
+    await serveRaw((socket) =>
+      socket.end('HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 7\r\n\r\n{"a":2}'),
+    );
+    expect((await requestJson(socketPath, { method: "GET", path: "/", timeoutMs: 5_000 })).body).toEqual({ a: 2 });
+  });
+
+  it("sends Content-Length: 0 for a POST without a body, as node:http did", async () => {
+    let requestHead = "";
+    await serveRaw((socket, head) => {
+      requestHead = head;
+      socket.end("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}");
+    });
+    await requestJson(socketPath, { method: "post", path: "/v1/x", timeoutMs: 5_000 });
+    expect(requestHead).toMatch(/^POST \/v1\/x HTTP\/1\.1\r\nHost: localhost\r\n/);
+    expect(requestHead).toContain("\r\nContent-Length: 0\r\n");
+  });
+
+  it("refuses a path that would split the request, before connecting", async () => {
+    const stats = await serveRaw(() => {});
+    const err = await rejection(requestJson(socketPath, { method: "GET", path: "/a\r\nX: 1", timeoutMs: 1_000 }));
+    expect(err).toBeInstanceOf(TypeError);
+    // A request that did connect is seen by now: the rejection above took a turn of the event loop.
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(stats.connections).toBe(0);
   });
 });
