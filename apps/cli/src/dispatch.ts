@@ -1,4 +1,5 @@
 // Runs an invocation. Each command's code is imported only when that command runs.
+import { SocketPathTooLongError } from "@claudemesh/client";
 import type { CliContext } from "./context.js";
 import { CliError, EXIT } from "./exit-codes.js";
 import type { Invocation } from "./invocation.js";
@@ -40,6 +41,12 @@ export async function dispatch(ctx: CliContext, inv: Invocation): Promise<number
     if (error instanceof CliError) {
       ctx.stderr.write(`claudemesh: ${error.message}\n`);
       return error.exitCode;
+    }
+    // A daemon dir whose socket path the OS would truncate: the message names the fix. No daemon
+    // can be reached or started there.
+    if (error instanceof SocketPathTooLongError) {
+      ctx.stderr.write(`claudemesh: ${error.message}\n`);
+      return inv.name === "daemon start" || inv.name === "daemon restart" ? EXIT.failure : EXIT.daemonUnavailable;
     }
     const detail = error instanceof Error ? (error.stack ?? error.message) : String(error);
     ctx.stderr.write(`claudemesh: unexpected error: ${detail}\n`);

@@ -10,7 +10,7 @@ type Values = Map<string, string[]>;
 
 /**
  * Reads `--flag` and `--opt value` / `--opt=value` options from `args`. Stops at `--` or at the
- * first positional when `stopAtPositional`; undefined on anything it does not know.
+ * first positional; undefined on anything it does not know, short options included.
  */
 function readOptions(
   args: readonly string[],
@@ -23,7 +23,10 @@ function readOptions(
   for (; i < args.length; i++) {
     const arg = args[i] as string;
     if (arg === "--") return { values, rest: args.slice(i + 1) };
-    if (!arg.startsWith("--")) break;
+    if (!arg.startsWith("-")) break;
+    // Short options (`-h`, `-V`, ...) are commander's: `launch -h` asks for help, not for a
+    // program named "-h".
+    if (!arg.startsWith("--")) return undefined;
     const eq = arg.indexOf("=");
     const name = eq < 0 ? arg : arg.slice(0, eq);
     let value: string;

@@ -4,7 +4,6 @@ import { Command, CommanderError, InvalidArgumentError, Option } from "commander
 import type { LaunchOptions } from "./commands/launch.js";
 import { CliError, EXIT } from "./exit-codes.js";
 import type { Invocation } from "./invocation.js";
-import { CLI_VERSION } from "./version.js";
 
 function example(command: Command, ...lines: string[]): Command {
   return command.addHelpText(
@@ -12,6 +11,9 @@ function example(command: Command, ...lines: string[]): Command {
     `\nExample${lines.length > 1 ? "s" : ""}:\n${lines.map((l) => `  $ ${l}`).join("\n")}\n`,
   );
 }
+
+/** The code of the CommanderError that ends parsing at `--version` (the rest of the line does not matter). */
+const VERSION_REQUESTED = "claudemesh.version";
 
 const collect = (value: string, previous: string[]) => [...previous, value];
 const count = (value: string) => {
@@ -23,11 +25,17 @@ const count = (value: string) => {
 export function buildProgram(invoke: (inv: Invocation) => void): Command {
   const program = new Command("claudemesh")
     .description("Run many AI coding-agent sessions side by side and keep track of every one of them.")
-    .version(`claudemesh ${CLI_VERSION}`, "-V, --version", "print the version")
+    // Not commander's .version(), which prints by itself: --version becomes the same invocation
+    // as on the fast path, printed by dispatch.
+    .option("-V, --version", "print the version")
     .helpOption("-h, --help", "show help")
     .enablePositionalOptions()
     .showSuggestionAfterError(true)
     .exitOverride();
+  program.on("option:version", () => {
+    invoke({ name: "version" });
+    throw new CommanderError(0, VERSION_REQUESTED, "version requested");
+  });
 
   example(
     program
@@ -146,7 +154,10 @@ export function parseWithCommander(argv: readonly string[]): Invocation | number
   try {
     program.parse([...argv], { from: "user" });
   } catch (error) {
-    if (error instanceof CommanderError) return error.exitCode === 0 ? EXIT.ok : EXIT.usage;
+    if (error instanceof CommanderError) {
+      if (error.code === VERSION_REQUESTED && invocation !== undefined) return invocation;
+      return error.exitCode === 0 ? EXIT.ok : EXIT.usage;
+    }
     if (error instanceof CliError) {
       process.stderr.write(`claudemesh: ${error.message}\n`);
       return error.exitCode;

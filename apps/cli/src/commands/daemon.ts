@@ -169,8 +169,9 @@ export async function logsCommand(
     if (!options.follow) throw new CliError(`no daemon log at ${path}`, EXIT.notFound);
     size = 0;
   }
-  const tail = logTail(ctx, options.lines ?? 50);
-  if (size > 0) ctx.stdout.write(`${tail}\n`);
+  // `-n 0` prints nothing (like `tail -n 0`): with -f, only what comes next.
+  const lines = options.lines ?? 50;
+  if (size > 0 && lines > 0) ctx.stdout.write(`${logTail(ctx, lines)}\n`);
   if (!options.follow) return EXIT.ok;
 
   const controller = new AbortController();
