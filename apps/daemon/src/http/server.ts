@@ -84,9 +84,18 @@ export function createHttpServer(routes: Routes, hooks: ServerHooks = {}): Serve
   server.maxConnections = SERVER_LIMITS.maxConnections;
   server.timeout = SERVER_LIMITS.idleSocketTimeoutMs;
 
+  // Responses still being produced on each connection. A parse error that arrives meanwhile
+  // (garbage after a request's body) must not get a second response on the same connection.
+  const pending = new WeakMap<object, number>();
+  server.on("request", (req: IncomingMessage, res: ServerResponse) => {
+    const socket = req.socket;
+    pending.set(socket, (pending.get(socket) ?? 0) + 1);
+    res.once("close", () => pending.set(socket, (pending.get(socket) ?? 1) - 1));
+  });
+
   // Malformed requests never reach the handler: answer them in the contract's form too.
   server.on("clientError", (error: NodeJS.ErrnoException, socket) => {
-    if (!socket.writable || error.code === "ECONNRESET") {
+    if (!socket.writable || error.code === "ECONNRESET" || (pending.get(socket) ?? 0) > 0) {
       socket.destroy();
       return;
     }
@@ -97,9 +106,13 @@ export function createHttpServer(routes: Routes, hooks: ServerHooks = {}): Serve
           ? [408, "request_timeout", "request took too long to arrive"]
           : [400, "bad_request", "malformed HTTP request"];
     const body = errorBody(code as ErrorCode, message);
+    // A response to HEAD carries no body, even an error one: the client would read it as garbage.
+    const raw = (error as { rawPacket?: Buffer }).rawPacket;
+    const isHead = raw?.subarray(0, 5).toString("latin1") === "HEAD ";
     socket.end(
       `HTTP/1.1 ${status} ${code}\r\nconnection: close\r\ncontent-type: application/json; charset=utf-8\r\n` +
-        `claudemesh-version: ${DAEMON_VERSION}\r\nclaudemesh-api: 1\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+        `claudemesh-version: ${DAEMON_VERSION}\r\nclaudemesh-api: 1\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n` +
+        (isHead ? "" : body),
     );
     hooks.onRequest?.("invalid", "other", status);
   });
