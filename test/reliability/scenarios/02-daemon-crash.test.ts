@@ -1,0 +1,75 @@
+// 2. Daemon crash: kill -9 the daemon with 50 live sessions (and 10 that end while it is down);
+// the next CLI call brings it back; the 50 are listed and their tokens resolve; the 10 are gone.
+import { readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { daemonPaths } from "@claudemesh/client";
+import { afterAll, expect, it } from "vitest";
+import {
+  cleanup,
+  cli,
+  cliSpawn,
+  daemonDir,
+  daemonPid,
+  http,
+  killPid,
+  listSessions,
+  record,
+  tempDir,
+  waitFor,
+} from "../harness.js";
+
+const programs: number[] = [];
+afterAll(async () => {
+  for (const pid of programs) await killPid(pid);
+  await cleanup();
+});
+
+it("restores the live sessions after kill -9 and drops the ones that ended meanwhile", async () => {
+  const dir = daemonDir();
+  const marks = tempDir();
+  // Each program records its pid and token file path, then sleeps.
+  const script = `echo "$$ $CLAUDEMESH_IPC_TOKEN_FILE" > ${marks}/$CLAUDEMESH_DISPLAY_NAME; exec sleep 300`;
+  for (let i = 0; i < 60; i++) cliSpawn(dir, ["launch", "--name", `s${i}`, "--", "sh", "-c", script]);
+  await waitFor(() => readdirSync(marks).length === 60, "60 programs running", 60_000);
+  const info = new Map(
+    readdirSync(marks).map((name) => {
+      const [pid, tokenFile] = readFileSync(join(marks, name), "utf8").trim().split(" ") as [string, string];
+      programs.push(Number(pid));
+      return [name, { pid: Number(pid), token: readFileSync(tokenFile, "utf8") }];
+    }),
+  );
+  const socket = daemonPaths(dir).socket;
+  await waitFor(async () => (await listSessions(socket)).length === 60, "60 sessions listed");
+
+  const daemon = daemonPid(dir) as number;
+  await killPid(daemon);
+  const ending = [...info.keys()].slice(50);
+  for (const name of ending) await killPid(info.get(name)?.pid as number);
+
+  const started = performance.now();
+  const list = await cli(dir, ["sessions", "list", "--json"]);
+  const recoveryMs = performance.now() - started;
+  expect(list.code).toBe(0);
+  expect(daemonPid(dir)).not.toBe(daemon);
+  const listed = (JSON.parse(list.stdout) as { sessions: { display_name: string; pid: number }[] }).sessions;
+  expect(listed.map((s) => s.display_name).sort()).toEqual([...info.keys()].slice(0, 50).sort());
+  for (const name of [...info.keys()].slice(0, 50)) {
+    const me = await http(socket, "GET", "/v1/sessions/me", {
+      headers: { authorization: `ClaudeMesh-Session ${info.get(name)?.token}` },
+    });
+    expect(me.status).toBe(200);
+    expect(JSON.parse(me.body).session.display_name).toBe(name);
+  }
+  for (const name of ending) {
+    const me = await http(socket, "GET", "/v1/sessions/me", {
+      headers: { authorization: `ClaudeMesh-Session ${info.get(name)?.token}` },
+    });
+    expect(me.status).toBe(401);
+  }
+  record("daemon-crash", {
+    live: 50,
+    ended_while_down: 10,
+    restored: listed.length,
+    recovery_cli_call_ms: Math.round(recoveryMs),
+  });
+});

@@ -1,0 +1,65 @@
+// 11. Soak: 1,000 launch/exit cycles → the registry ends empty; the daemon's RSS and open file
+// descriptors before and after are reported and stay flat.
+import { daemonPaths } from "@claudemesh/client";
+import { afterAll, expect, it } from "vitest";
+import { cleanup, cli, daemonDir, daemonPid, http, listSessions, openFds, record, rssKiB } from "../harness.js";
+
+afterAll(cleanup);
+
+const CYCLES = Number(process.env.CLAUDEMESH_SOAK_CYCLES ?? 1_000);
+const PARALLEL = 4;
+
+async function cycles(dir: string, count: number): Promise<number[]> {
+  const failures: number[] = [];
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: PARALLEL }, async () => {
+      while (next < count) {
+        const i = next++;
+        const result = await cli(dir, ["launch", "--name", `soak-${i % 50}`, "--", "true"]);
+        if (result.code !== 0) failures.push(i);
+      }
+    }),
+  );
+  return failures;
+}
+
+function heapUsedMiB(metrics: string): number {
+  return Math.round(Number(/^nodejs_heap_size_used_bytes (\S+)$/m.exec(metrics)?.[1]) / 1024 / 1024);
+}
+
+it(`survives ${CYCLES} launch/exit cycles with an empty registry and flat RSS and fds`, async () => {
+  const dir = daemonDir();
+  // Warm up: the first cycles load code and grow pools that then stay.
+  expect(await cycles(dir, 50)).toEqual([]);
+  const pid = daemonPid(dir) as number;
+  const socket = daemonPaths(dir).socket;
+  const before = {
+    rss: rssKiB(pid),
+    fds: openFds(pid),
+    heap: heapUsedMiB((await http(socket, "GET", "/v1/metrics")).body),
+  };
+  const started = performance.now();
+  expect(await cycles(dir, CYCLES)).toEqual([]);
+  const took = performance.now() - started;
+  expect(daemonPid(dir)).toBe(pid); // one daemon throughout
+  expect(await listSessions(socket)).toEqual([]);
+  const after = {
+    rss: rssKiB(pid),
+    fds: openFds(pid),
+    heap: heapUsedMiB((await http(socket, "GET", "/v1/metrics")).body),
+  };
+  expect(after.fds).toBeLessThanOrEqual(before.fds + 2);
+  expect(after.rss - before.rss).toBeLessThan(32 * 1024);
+  record("soak", {
+    cycles: CYCLES,
+    parallel: PARALLEL,
+    wall_s: Math.round(took / 100) / 10,
+    rss_kib_before: before.rss,
+    rss_kib_after: after.rss,
+    fds_before: before.fds,
+    fds_after: after.fds,
+    heap_used_mib_before: before.heap,
+    heap_used_mib_after: after.heap,
+  });
+});
