@@ -73,8 +73,11 @@ export async function runDaemon(argv: readonly string[], env: NodeJS.ProcessEnv 
       error instanceof LockHeldError || error instanceof DaemonDirError
         ? error.message
         : `failed to start: ${(error as Error).message}`;
-    logger.error(message, { error: error as Error });
-    if (!args.foreground) say(message);
+    // Losing a start-up race to another daemon is normal when many CLIs start at once.
+    if (error instanceof LockHeldError) logger.info(message);
+    else logger.error(message, { error: error as Error });
+    // Detached, the log is the place; a person at a terminal gets the message too.
+    if (!args.foreground && process.stderr.isTTY) say(message);
     logger.close();
     releaseStopSignals();
     return 1;

@@ -16,7 +16,7 @@ import { type CliContext, warn } from "../context.js";
 import { ensureDaemon } from "../daemon-control.js";
 import { CliError, EXIT, exitCodeForSignal } from "../exit-codes.js";
 import { findCommand } from "../find-command.js";
-import { type TokenFile, writeTokenFile } from "../token-file.js";
+import { sweepTokenDirs, type TokenFile, writeTokenFile } from "../token-file.js";
 
 export interface LaunchOptions {
   name?: string;
@@ -66,6 +66,16 @@ function registrationError(error: unknown): CliError {
   }
   if (error instanceof ApiError) return new CliError(`the daemon refused the session: ${error.message}`, EXIT.failure);
   return new CliError(`could not register the session: ${String(error)}`, EXIT.failure);
+}
+
+/** Does the daemon still hold a session for this token? Doubt (no answer) counts as yes. */
+async function sessionIsLive(socket: string, token: string): Promise<boolean> {
+  try {
+    await requestJson(socket, { method: "GET", path: "/v1/sessions/me", token, timeoutMs: 2_000 });
+    return true;
+  } catch (error) {
+    return !(error instanceof ApiError && error.status === 401);
+  }
 }
 
 function waitForExit(child: ChildProcess): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
@@ -129,7 +139,13 @@ export async function launch(ctx: CliContext, command: readonly string[], option
     }
 
     go.end("go\n");
+    // While the program runs: clear token dirs that SIGKILLed launches left behind.
+    const parent = tokenFile.parent;
+    const swept = parent
+      ? sweepTokenDirs(parent, (t) => sessionIsLive(daemon.socket, t), tokenFile.dir).catch(() => 0)
+      : Promise.resolve(0);
     const { code, signal } = await exited;
+    await swept;
     for (const s of FORWARDED) process.off(s, forward);
 
     // A normal end deregisters explicitly; the reaper is only the safety net.

@@ -1,10 +1,20 @@
 // `claudemesh sessions watch`: the live sessions, then one line per change until interrupted.
 // Kept apart from list/me: it needs the long-lived event stream client, they do not.
 import { renderTsv, type SessionEvent, sessionRow, watchEvents } from "@claudemesh/client";
+import type { Session } from "@claudemesh/registry";
 import { type CliContext, warn } from "../context.js";
 import { ensureDaemon } from "../daemon-control.js";
 import { EXIT } from "../exit-codes.js";
 import { fetchSessions, renderSessions } from "./sessions.js";
+
+/**
+ * The sessions live when watching starts. Piped, they take the same 8 columns as event lines
+ * (`=` and `live` first), so a script reads one shape throughout.
+ */
+export function renderInitial(ctx: CliContext, sessions: readonly Session[]): string {
+  if (ctx.stdout.isTTY) return renderSessions(ctx, sessions);
+  return renderTsv(sessions.map((s) => ["=", "live", ...sessionRow(s, ctx.now(), ctx.home)]));
+}
 
 /** One line per event: `+`/`-`, reason, then the session's columns. */
 export function renderEvent(ctx: CliContext, event: SessionEvent): string {
@@ -44,7 +54,7 @@ export async function watchSessions(
   });
   try {
     const sessions = await fetchSessions(ctx, undefined);
-    ctx.stdout.write(options.json ? `${JSON.stringify({ sessions })}\n` : renderSessions(ctx, sessions));
+    ctx.stdout.write(options.json ? `${JSON.stringify({ sessions })}\n` : renderInitial(ctx, sessions));
     listed = true;
     for (const event of held.splice(0)) print(event);
     await watching;

@@ -1,7 +1,7 @@
 // `claudemesh launch` with real programs (`sh -c` scripts), as a user runs it: piped stdio, its
 // own daemon dir, the daemon auto-started on first use.
-import { existsSync, readFileSync, statSync } from "node:fs";
-import { dirname } from "node:path";
+import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
+import { dirname, join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { launchArgs, processGone, type Sandbox, sandbox, type WireSession, waitFor } from "../support/harness.js";
 
@@ -179,6 +179,13 @@ describe.concurrent("launch", () => {
       20_000,
     );
     expect((await sb.metrics()).get('claudemesh_removals_total{reason="exited"}')).toBe(1);
+
+    // The killed launch could not remove its token dir; the next launch does, now that its
+    // session has ended (and leaves the dirs of live sessions alone).
+    const tokenDirs = () => readdirSync(join(sb.root, "t", `claudemesh-${process.getuid?.()}`));
+    expect(tokenDirs()).toHaveLength(1);
+    expect((await sb.run(launchArgs("exit 0", ["--name", "next"]))).code).toBe(0);
+    expect(tokenDirs()).toEqual([]);
   });
 
   it("after a normal end the session is deregistered at once, not left to the reaper", async (context) => {

@@ -3,7 +3,7 @@ import type { SessionEvent } from "@claudemesh/client";
 import type { Session } from "@claudemesh/registry";
 import { describe, expect, it } from "vitest";
 import { renderSessions } from "../../src/commands/sessions.js";
-import { renderEvent } from "../../src/commands/watch.js";
+import { renderEvent, renderInitial } from "../../src/commands/watch.js";
 import type { CliContext } from "../../src/context.js";
 
 const NOW = 1_800_000_000_000;
@@ -147,5 +147,23 @@ describe("renderEvent", () => {
     const plain = fakeContext({ tty: true, color: false });
     expect(renderEvent(ctx, registered)).toBe(`\x1b[32m${renderEvent(plain, registered)}\x1b[39m`);
     expect(renderEvent(ctx, exited)).toBe(`\x1b[31m${renderEvent(plain, exited)}\x1b[39m`);
+  });
+});
+
+describe("renderInitial (sessions watch)", () => {
+  it("gives piped initial rows the 8 columns of event lines", () => {
+    const ctx = fakeContext({ tty: false, color: false });
+    const lines = renderInitial(ctx, SESSIONS).trimEnd().split("\n");
+    expect(lines).toHaveLength(SESSIONS.length);
+    for (const line of lines) {
+      const cells = line.split("\t");
+      expect(cells.slice(0, 2)).toEqual(["=", "live"]);
+      expect(cells).toHaveLength(8);
+    }
+  });
+
+  it("is the ordinary table on a terminal", () => {
+    const ctx = fakeContext({ tty: true, color: false });
+    expect(renderInitial(ctx, SESSIONS)).toBe(renderSessions(ctx, SESSIONS));
   });
 });
