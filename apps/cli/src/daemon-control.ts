@@ -1,12 +1,13 @@
 // Finding, starting and stopping the daemon from the CLI.
 //
 // Rules (field notes 3, 4, 5, 14): ready means a real request answered, never "a socket file
-// exists"; only ENOENT/ECONNREFUSED prove nobody listens, a timeout means busy; the CLI never
+// exists"; only ENOENT/ECONNREFUSED prove nobody listens, a timeout means busy; starting never
 // deletes the socket or lock (the daemon reclaims stale ones itself, under its lock, so many
-// racing CLIs still end with one daemon); an auto-started daemon gets process.execPath, a
-// stable cwd, a scrubbed environment and daemon.log for its output.
+// racing CLIs still end with one daemon; only `doctor --fix` removes them, with the daemon's own
+// proofs); an auto-started daemon gets process.execPath, a stable cwd, a scrubbed environment
+// and daemon.log for its output.
 import { spawn } from "node:child_process";
-import { closeSync, mkdirSync, openSync, readFileSync } from "node:fs";
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import {
   DaemonTimeoutError,
@@ -17,6 +18,7 @@ import {
 } from "@claudemesh/client";
 import { type CliContext, warn } from "./context.js";
 import { CliError, EXIT } from "./exit-codes.js";
+import { serviceFilePath, serviceManagerFor } from "./service/platform.js";
 import { CLI_VERSION } from "./version.js";
 
 /** How long one request may take before the daemon counts as busy. */
@@ -91,6 +93,29 @@ export function spawnDaemon(ctx: CliContext, extraArgs: readonly string[] = []):
   }
 }
 
+/**
+ * Starts a daemon for ctx's dir (the caller then waits for readiness).
+ *
+ * When a login service is installed for this dir, its manager starts the daemon: spawning one
+ * beside it would leave two contenders for the lock, and the managed one, losing, would be
+ * restarted again and again. When the manager cannot be reached (no user bus in a container,
+ * launchctl outside a login session, the unit failing to start), the daemon is spawned directly
+ * with a warning: a working CLI matters more than who supervises the daemon, and the lock still
+ * guarantees a single daemon. Looking for the unit is one existsSync, and only here: calls that
+ * find a daemon running never look.
+ */
+export async function startDaemon(ctx: CliContext): Promise<void> {
+  const manager = serviceManagerFor(process.platform);
+  if (manager !== undefined) {
+    const file = serviceFilePath(manager, ctx.env, ctx.home);
+    if (existsSync(file)) {
+      const { startThroughService } = await import("./service/autostart.js");
+      if (await startThroughService(ctx, manager, file)) return;
+    }
+  }
+  spawnDaemon(ctx);
+}
+
 /** The last `n` lines of the daemon log, for error messages. */
 export function logTail(ctx: CliContext, n = 10): string {
   try {
@@ -152,7 +177,7 @@ export async function ensureDaemon(ctx: CliContext): Promise<DaemonInfo> {
         EXIT.daemonUnavailable,
       );
     }
-    spawnDaemon(ctx);
+    await startDaemon(ctx);
     const ready = await waitUntilReady(ctx);
     if (ready === undefined)
       throw startFailure(ctx, `the daemon did not become ready within ${START_DEADLINE_MS / 1000} s`);

@@ -30,6 +30,16 @@ async function execute(ctx: CliContext, inv: Invocation): Promise<number> {
       return (await import("./commands/daemon.js")).statusCommand(ctx, inv.options);
     case "daemon logs":
       return (await import("./commands/daemon.js")).logsCommand(ctx, inv.options);
+    case "daemon install":
+      return (await import("./commands/service.js")).installCommand(ctx, inv.options);
+    case "daemon uninstall":
+      return (await import("./commands/service.js")).uninstallCommand(ctx);
+    case "doctor":
+      return (await import("./commands/doctor.js")).doctorCommand(ctx, inv.options);
+    case "completion":
+      return (await import("./commands/completion.js")).completionCommand(ctx, inv.shell);
+    case "__complete":
+      return (await import("./commands/complete.js")).completeValues(ctx, inv.kind);
   }
 }
 

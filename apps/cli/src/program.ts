@@ -1,6 +1,7 @@
 // The complete command-line definition (commander): help, examples, usage errors, suggestions
 // for mistyped commands. Loaded only when the fast path does not recognise the command line.
-import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
+import { Argument, Command, CommanderError, InvalidArgumentError, Option } from "commander";
+import type { Shell } from "./commands/completion.js";
 import type { LaunchOptions } from "./commands/launch.js";
 import { CliError, EXIT } from "./exit-codes.js";
 import type { Invocation } from "./invocation.js";
@@ -57,10 +58,11 @@ export function buildProgram(invoke: (inv: Invocation) => void): Command {
     "claudemesh launch --name api --mesh backend -- claude --continue",
   );
 
-  const sessions = program
-    .command("sessions")
-    .summary("list and watch sessions")
-    .description("List and watch live sessions.");
+  const sessions = example(
+    program.command("sessions").summary("list and watch sessions").description("List and watch live sessions."),
+    "claudemesh sessions list",
+    "claudemesh sessions watch",
+  );
   example(
     sessions
       .command("list")
@@ -91,10 +93,11 @@ export function buildProgram(invoke: (inv: Invocation) => void): Command {
     "claudemesh sessions watch --json | jq .",
   );
 
-  const daemon = program
-    .command("daemon")
-    .summary("manage the background daemon")
-    .description("Manage the per-user daemon.");
+  const daemon = example(
+    program.command("daemon").summary("manage the background daemon").description("Manage the per-user daemon."),
+    "claudemesh daemon status",
+    "claudemesh daemon install",
+  );
   example(
     daemon
       .command("start")
@@ -139,6 +142,64 @@ export function buildProgram(invoke: (inv: Invocation) => void): Command {
       .action((options) => invoke({ name: "daemon logs", options })),
     "claudemesh daemon logs -f",
   );
+  example(
+    daemon
+      .command("install")
+      .summary("start the daemon at login (systemd or launchd)")
+      .description(
+        "Run the daemon as a login service, started at login and restarted when it fails: a systemd user " +
+          "unit on Linux (~/.config/systemd/user/claudemesh.service), a launchd agent on macOS " +
+          "(~/Library/LaunchAgents/dev.claudemesh.daemon.plist); then enable and start it. When the service " +
+          "manager cannot be reached, the file is kept and the commands to run are printed. Refused inside CI " +
+          "(CI set) unless --force.",
+      )
+      .option("--force", "install even inside CI")
+      .option("--dry-run", "print the unit (or plist) and write nothing")
+      .action((options) => invoke({ name: "daemon install", options })),
+    "claudemesh daemon install --dry-run",
+    "claudemesh daemon install",
+  );
+  example(
+    daemon
+      .command("uninstall")
+      .summary("stop and remove the login service")
+      .description("Stop and disable the login service and remove its file; the daemon then starts on demand again.")
+      .action(() => invoke({ name: "daemon uninstall" })),
+    "claudemesh daemon uninstall",
+  );
+
+  example(
+    program
+      .command("doctor")
+      .summary("find and explain problems with the daemon's setup")
+      .description(
+        "Check the daemon dir (owner, mode), the socket path length, stale lock and socket files, duplicate " +
+          "daemons, the daemon's version and the login service; say what is wrong and how to fix it. Exit 1 " +
+          "when a check fails. --fix repairs only what is safe: the dir's mode, and a lock or socket proven " +
+          "stale. Piped: one line per check, status<TAB>check<TAB>finding<TAB>fix.",
+      )
+      .option("--json", 'print {"checks":[{name,status,finding,fix}…]}')
+      .option("--fix", "repair what is safe to repair, then check again")
+      .action((options) => invoke({ name: "doctor", options })),
+    "claudemesh doctor",
+    "claudemesh doctor --fix",
+  );
+
+  example(
+    program
+      .command("completion")
+      .summary("print a shell completion script")
+      .description("Print the completion script for bash, zsh or fish: commands, options, and live session ids.")
+      .addArgument(new Argument("<shell>", "bash, zsh or fish").choices(["bash", "zsh", "fish"]))
+      .action((shell: Shell) => invoke({ name: "completion", shell })),
+    "source <(claudemesh completion bash)    # in ~/.bashrc (zsh: the same, in ~/.zshrc)",
+    "claudemesh completion fish > ~/.config/fish/completions/claudemesh.fish",
+  );
+  // What the completion scripts call: fast, silent, and never starts a daemon.
+  program
+    .command("__complete", { hidden: true })
+    .addArgument(new Argument("<kind>").choices(["sessions"]))
+    .action((kind: "sessions") => invoke({ name: "__complete", kind }));
   return program;
 }
 

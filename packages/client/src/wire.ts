@@ -93,6 +93,8 @@ export interface Health {
   readonly pid: number;
   readonly uptime_ms: number;
   readonly sessions: number;
+  /** The service manager supervising the daemon, null when started on demand; absent from older daemons. */
+  readonly managed_by?: "systemd" | "launchd" | null;
 }
 
 /** Body of POST /v1/sessions/register: the token plus the session fields the client may set. */

@@ -10,18 +10,19 @@ import {
 } from "@claudemesh/client";
 import { createProcessProbe } from "@claudemesh/registry";
 import { type CliContext, warn } from "../context.js";
-import { fetchHealth, fetchVersion, logTail, spawnDaemon, waitUntilReady } from "../daemon-control.js";
+import { fetchHealth, fetchVersion, logTail, startDaemon, waitUntilReady } from "../daemon-control.js";
 import { CliError, EXIT } from "../exit-codes.js";
+import { serviceName } from "../service/platform.js";
 
 export const STOP_DEADLINE_MS = 5_000;
 
-type Probe =
+export type Probe =
   | { state: "running"; health: Health; version: VersionInfo }
   | { state: "absent" }
   | { state: "busy"; pid?: number };
 
 /** Is a daemon there? Absent only with proof (no socket file, or nobody listening on it). */
-async function probeDaemon(ctx: CliContext): Promise<Probe> {
+export async function probeDaemon(ctx: CliContext): Promise<Probe> {
   try {
     const [health, version] = await Promise.all([fetchHealth(ctx), fetchVersion(ctx)]);
     return { state: "running", health, version };
@@ -48,7 +49,7 @@ export async function startCommand(ctx: CliContext): Promise<number> {
       EXIT.failure,
     );
   }
-  spawnDaemon(ctx);
+  await startDaemon(ctx);
   const ready = await waitUntilReady(ctx);
   if (ready === undefined) {
     throw new CliError(`the daemon did not start; log ${ctx.paths.log}:\n${logTail(ctx)}`, EXIT.failure);
@@ -116,6 +117,12 @@ export async function restartCommand(ctx: CliContext): Promise<number> {
   return startCommand(ctx);
 }
 
+/** `systemd (claudemesh.service)`, or `nothing (started on demand)`. */
+export function describeManager(managedBy: Health["managed_by"]): string {
+  if (managedBy === "systemd" || managedBy === "launchd") return `${managedBy} (${serviceName(managedBy)})`;
+  return "nothing (started on demand)";
+}
+
 export async function statusCommand(ctx: CliContext, options: { json?: boolean }): Promise<number> {
   const found = await probeDaemon(ctx);
   const files = { socket: ctx.paths.socket, log: ctx.paths.log };
@@ -127,6 +134,7 @@ export async function statusCommand(ctx: CliContext, options: { json?: boolean }
       version: version.daemon_version,
       uptime_ms: health.uptime_ms,
       sessions: health.sessions,
+      managed_by: health.managed_by ?? null,
       ...files,
     };
     if (options.json) ctx.stdout.write(`${JSON.stringify(status)}\n`);
@@ -134,11 +142,12 @@ export async function statusCommand(ctx: CliContext, options: { json?: boolean }
       ctx.stdout.write(
         [
           `daemon running (pid ${health.pid})`,
-          `version:  ${version.daemon_version}`,
-          `uptime:   ${formatAge(health.uptime_ms)}`,
-          `sessions: ${health.sessions}`,
-          `socket:   ${files.socket}`,
-          `log:      ${files.log}`,
+          `version:    ${version.daemon_version}`,
+          `uptime:     ${formatAge(health.uptime_ms)}`,
+          `sessions:   ${health.sessions}`,
+          `managed by: ${describeManager(status.managed_by)}`,
+          `socket:     ${files.socket}`,
+          `log:        ${files.log}`,
           "",
         ].join("\n"),
       );
@@ -151,7 +160,7 @@ export async function statusCommand(ctx: CliContext, options: { json?: boolean }
       `${JSON.stringify({ running: false, answering: found.state === "busy", ...(found.state === "busy" && found.pid !== undefined && { pid: found.pid }), ...files })}\n`,
     );
   } else {
-    ctx.stdout.write(`daemon ${answering}\nsocket:   ${files.socket}\nlog:      ${files.log}\n`);
+    ctx.stdout.write(`daemon ${answering}\nsocket:     ${files.socket}\nlog:        ${files.log}\n`);
   }
   return EXIT.daemonUnavailable;
 }

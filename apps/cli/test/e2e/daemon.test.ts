@@ -48,6 +48,7 @@ describe.concurrent("daemon", () => {
       version: CLI_VERSION,
       uptime_ms: expect.any(Number),
       sessions: 0,
+      managed_by: null,
       socket: sb.socket,
       log: sb.log,
     });
@@ -58,6 +59,7 @@ describe.concurrent("daemon", () => {
     expect(text.stdout).toContain(`pid ${pid}`);
     expect(text.stdout).toContain(sb.socket);
     expect(text.stdout).toContain(sb.log);
+    expect(text.stdout).toContain("managed by: nothing (started on demand)\n");
   });
 
   it("stop exits 0 and removes the socket and the lock; stopping again also exits 0", async (context) => {

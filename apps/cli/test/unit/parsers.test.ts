@@ -102,6 +102,14 @@ const REFUSED: readonly (readonly string[])[] = [
   ["daemon", "start"],
   ["daemon", "logs", "-n", "5"],
   ["lanch"],
+  // Rare commands stay with commander.
+  ["daemon", "install"],
+  ["daemon", "install", "--dry-run"],
+  ["daemon", "uninstall"],
+  ["doctor"],
+  ["doctor", "--json"],
+  ["completion", "bash"],
+  ["__complete", "sessions"],
 ];
 
 const show = (argv: readonly string[]) => JSON.stringify(argv);
@@ -147,5 +155,19 @@ describe("parseFast and parseWithCommander", () => {
       name: "daemon start",
       options: { foreground: true },
     });
+
+    expect(parseWithCommander(["daemon", "install", "--force", "--dry-run"])).toStrictEqual({
+      name: "daemon install",
+      options: { force: true, dryRun: true },
+    });
+    expect(parseWithCommander(["daemon", "uninstall"])).toStrictEqual({ name: "daemon uninstall" });
+    expect(parseWithCommander(["doctor", "--json", "--fix"])).toStrictEqual({
+      name: "doctor",
+      options: { json: true, fix: true },
+    });
+    expect(parseWithCommander(["completion", "zsh"])).toStrictEqual({ name: "completion", shell: "zsh" });
+    expect(parseWithCommander(["__complete", "sessions"])).toStrictEqual({ name: "__complete", kind: "sessions" });
+    expect(parseWithCommander(["completion", "tcsh"])).toBe(2);
+    expect(parseWithCommander(["completion"])).toBe(2);
   });
 });

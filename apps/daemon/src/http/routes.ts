@@ -31,6 +31,16 @@ const REGISTRATION_DEFAULTS: RegistrationDefaults = {
   displayName: "session",
 };
 
+/**
+ * Who supervises this daemon: the unit or plist written by `claudemesh daemon install` sets
+ * CLAUDEMESH_MANAGED_BY; any other value is ignored. (An auto-started daemon never inherits it:
+ * the CLI scrubs every CLAUDEMESH_ variable from its environment.)
+ */
+export function managedBy(env: NodeJS.ProcessEnv): "systemd" | "launchd" | null {
+  const value = env.CLAUDEMESH_MANAGED_BY;
+  return value === "systemd" || value === "launchd" ? value : null;
+}
+
 function tokenOf(ctx: RequestContext): string {
   const header = ctx.req.headers.authorization;
   const token = header === undefined ? undefined : parseAuthorization(header);
@@ -48,6 +58,7 @@ function parseLastEventId(value: string | string[] | undefined): number | undefi
 export function createRoutes(deps: RouteDeps): Routes {
   const { registry, probe, hub, metrics } = deps;
   const now = deps.now ?? Date.now;
+  const managed = managedBy(process.env);
 
   return {
     "/v1/version": {
@@ -62,7 +73,15 @@ export function createRoutes(deps: RouteDeps): Routes {
     },
 
     "/v1/health": {
-      GET: () => ({ body: { ok: true, pid: process.pid, uptime_ms: now() - deps.startedAt, sessions: registry.size } }),
+      GET: () => ({
+        body: {
+          ok: true,
+          pid: process.pid,
+          uptime_ms: now() - deps.startedAt,
+          sessions: registry.size,
+          managed_by: managed,
+        },
+      }),
     },
 
     "/v1/sessions/register": {

@@ -68,6 +68,8 @@ describe("common headers and refusals", () => {
       pid: process.pid,
       uptime_ms: expect.any(Number),
       sessions: expect.any(Number),
+      // Started here, not by a service manager.
+      managed_by: null,
     });
   });
 
