@@ -2,8 +2,8 @@
 // atomically (hard link of a complete temp file) before the socket is bound, and held for the
 // daemon's whole life. A lock whose owner is gone is stale and may be reclaimed; a live one is
 // never touched.
-import { linkSync, readFileSync, statSync, unlinkSync, writeFileSync } from "node:fs";
-import { type LockOwner, parseLockOwner } from "@claudemesh/client";
+import { readFileSync, statSync, unlinkSync } from "node:fs";
+import { createExclusive, type LockOwner, ownerVerdict, parseLockOwner } from "@claudemesh/client";
 import type { ProcessProbe } from "@claudemesh/registry";
 
 export { readLockOwner } from "@claudemesh/client";
@@ -37,14 +37,10 @@ function sameOwner(a: LockOwner, b: LockOwner): boolean {
   return a.pid === b.pid && a.start_time === b.start_time && a.started_at === b.started_at;
 }
 
-/** Is the lock's owner still the process that took it? Unknown counts as alive: never steal. */
+/** Only a gone or replaced owner makes a lock stale; unknown counts as alive: never steal. */
 async function ownerAlive(owner: LockOwner, probe: ProcessProbe): Promise<boolean> {
-  const result = (await probe.probe([owner.pid])).get(owner.pid);
-  if (result === undefined || result.state === "unknown") return true;
-  if (result.state === "dead") return false;
-  // A lock that records no start time (an older or hand-made one) cannot prove pid reuse.
-  const recorded = owner.start_time ?? null;
-  return recorded === null || result.startTime === null || result.startTime === recorded;
+  const verdict = ownerVerdict(owner, (await probe.probe([owner.pid])).get(owner.pid));
+  return verdict === "alive" || verdict === "unknown";
 }
 
 function tryUnlink(path: string): void {
@@ -52,21 +48,6 @@ function tryUnlink(path: string): void {
     unlinkSync(path);
   } catch {
     // already gone
-  }
-}
-
-/** Creates `path` with `content` atomically: either the complete file appears or EEXIST. */
-function createExclusive(path: string, content: string): boolean {
-  const temp = `${path}.${process.pid}.tmp`;
-  writeFileSync(temp, content, { mode: 0o600 });
-  try {
-    linkSync(temp, path);
-    return true;
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === "EEXIST") return false;
-    throw error;
-  } finally {
-    tryUnlink(temp);
   }
 }
 

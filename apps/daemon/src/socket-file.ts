@@ -2,25 +2,7 @@
 // is bound with a 077 umask so that it is never reachable by others, not even for a moment.
 import { lstatSync, statSync, unlinkSync } from "node:fs";
 import type { Server } from "node:http";
-import { connect } from "node:net";
-
-/** What a connect to the path proves: someone listens, nobody does, or nothing is there. */
-export function probeSocket(path: string, timeoutMs = 1_000): Promise<"listening" | "refused" | "missing" | "busy"> {
-  return new Promise((resolve) => {
-    const socket = connect(path);
-    const done = (answer: "listening" | "refused" | "missing" | "busy") => {
-      socket.destroy();
-      resolve(answer);
-    };
-    socket.setTimeout(timeoutMs, () => done("busy"));
-    socket.once("connect", () => done("listening"));
-    socket.once("error", (error: NodeJS.ErrnoException) => {
-      if (error.code === "ENOENT") done("missing");
-      else if (error.code === "ECONNREFUSED") done("refused");
-      else done("busy");
-    });
-  });
-}
+import { probeSocket } from "@claudemesh/client";
 
 export class SocketInUseError extends Error {
   override readonly name = "SocketInUseError";

@@ -4,5 +4,6 @@ export * from "./format.js";
 export * from "./http-client.js";
 export * from "./lock-file.js";
 export * from "./paths.js";
+export * from "./socket-probe.js";
 export * from "./sse.js";
 export * from "./wire.js";

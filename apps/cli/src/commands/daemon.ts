@@ -157,7 +157,8 @@ export async function statusCommand(ctx: CliContext, options: { json?: boolean }
   const answering = found.state === "busy" ? `not answering${found.pid ? ` (pid ${found.pid})` : ""}` : "not running";
   if (options.json) {
     ctx.stdout.write(
-      `${JSON.stringify({ running: false, answering: found.state === "busy", ...(found.state === "busy" && found.pid !== undefined && { pid: found.pid }), ...files })}\n`,
+      // `unresponsive`: a daemon holds the socket but does not answer (busy or stopped).
+      `${JSON.stringify({ running: false, unresponsive: found.state === "busy", ...(found.state === "busy" && found.pid !== undefined && { pid: found.pid }), ...files })}\n`,
     );
   } else {
     ctx.stdout.write(`daemon ${answering}\nsocket:     ${files.socket}\nlog:        ${files.log}\n`);

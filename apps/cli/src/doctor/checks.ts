@@ -8,6 +8,7 @@ import {
   DaemonUnavailableError,
   type LockOwner,
   maxSocketPathBytes,
+  probeSocket,
   requestJson,
   type VersionInfo,
 } from "@claudemesh/client";
@@ -15,7 +16,7 @@ import type { ProcessProbe } from "@claudemesh/registry";
 import { readInstalledService } from "../service/installed.js";
 import { serviceFilePath, serviceManagerFor, serviceName } from "../service/platform.js";
 import { dirArgument } from "../service/service-spec.js";
-import { inspectLock, type LockState, probeSocket, removeStaleLock, removeStaleSocket } from "./stale.js";
+import { inspectLock, type LockState, removeStaleLock, removeStaleSocket } from "./stale.js";
 
 export type Status = "ok" | "warn" | "fail";
 

@@ -1,10 +1,16 @@
-// Proving a lock or socket stale, and removing it, exactly as the daemon does (apps/daemon/src:
-// lock.ts and socket-file.ts; that package does not export these, so they are mirrored here and
-// must never be more eager than the daemon's). A timeout, a failed probe or a daemon that answers
-// is never proof: only a dead or replaced lock owner, or ECONNREFUSED on the socket.
-import { linkSync, lstatSync, readFileSync, statSync, unlinkSync, writeFileSync } from "node:fs";
-import { connect } from "node:net";
-import { type DaemonPaths, type LockOwner, parseLockOwner } from "@claudemesh/client";
+// Proving a lock or socket stale, and removing it, with the same judgements the daemon uses
+// (ownerVerdict, probeSocket and createExclusive from @claudemesh/client). A timeout, a failed
+// probe or a daemon that answers is never proof: only a gone or replaced lock owner, or
+// ECONNREFUSED on the socket.
+import { lstatSync, readFileSync, statSync, unlinkSync } from "node:fs";
+import {
+  createExclusive,
+  type DaemonPaths,
+  type LockOwner,
+  ownerVerdict,
+  parseLockOwner,
+  probeSocket,
+} from "@claudemesh/client";
 import type { ProcessProbe } from "@claudemesh/registry";
 
 /** A lock that names no owner counts as stale only once this old (it may be being written). */
@@ -49,51 +55,18 @@ export async function inspectLock(path: string, probe: ProcessProbe, now: () => 
     return { kind: "stale", why: "it names no owner (damaged, or not written by a daemon)", text: String(text) };
   }
   const result = (await probe.probe([owner.pid])).get(owner.pid);
-  if (result === undefined || result.state === "unknown") {
-    return {
-      kind: "unknown",
-      why: `cannot tell whether pid ${owner.pid} runs${result?.state === "unknown" ? ` (${result.reason})` : ""}`,
-    };
-  }
-  if (result.state === "dead") return { kind: "stale", why: `its owner, pid ${owner.pid}, is gone`, text };
-  // A lock or a platform that records no start time cannot prove pid reuse: the owner counts as alive.
-  const recorded = owner.start_time ?? null;
-  if (recorded === null || result.startTime === null || result.startTime === recorded) return { kind: "held", owner };
-  return { kind: "stale", why: `pid ${owner.pid} is now another process (its start time differs)`, text };
-}
-
-export type SocketState = "listening" | "refused" | "missing" | "busy";
-
-/** What a connect proves: someone listens, nobody does (ECONNREFUSED), nothing is there, or no answer. */
-export function probeSocket(path: string, timeoutMs = 1_000): Promise<SocketState> {
-  return new Promise((resolve) => {
-    const socket = connect(path);
-    const done = (state: SocketState) => {
-      socket.destroy();
-      resolve(state);
-    };
-    socket.setTimeout(timeoutMs, () => done("busy"));
-    socket.once("connect", () => done("listening"));
-    socket.once("error", (error: NodeJS.ErrnoException) => {
-      if (error.code === "ENOENT") done("missing");
-      else if (error.code === "ECONNREFUSED") done("refused");
-      else done("busy");
-    });
-  });
-}
-
-/** Creates `path` with `content` atomically, as the daemon's lock does; false when it exists. */
-function createExclusive(path: string, content: string): boolean {
-  const temp = `${path}.${process.pid}.tmp`;
-  writeFileSync(temp, content, { mode: 0o600 });
-  try {
-    linkSync(temp, path);
-    return true;
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === "EEXIST") return false;
-    throw error;
-  } finally {
-    unlinkSync(temp);
+  switch (ownerVerdict(owner, result)) {
+    case "alive":
+      return { kind: "held", owner };
+    case "gone":
+      return { kind: "stale", why: `its owner, pid ${owner.pid}, is gone`, text };
+    case "replaced":
+      return { kind: "stale", why: `pid ${owner.pid} is now another process (its start time differs)`, text };
+    case "unknown":
+      return {
+        kind: "unknown",
+        why: `cannot tell whether pid ${owner.pid} runs${result?.state === "unknown" ? ` (${result.reason})` : ""}`,
+      };
   }
 }
 

@@ -33,7 +33,7 @@ describe("frozen daemon", () => {
       expect(launch.stderr).toMatch(/not answering/);
       // The program was not started.
       expect(existsSync(sb.path("ran"))).toBe(false);
-      expect(JSON.parse(status.stdout)).toMatchObject({ running: false, answering: true, pid });
+      expect(JSON.parse(status.stdout)).toMatchObject({ running: false, unresponsive: true, pid });
       // `daemon start` refuses to start a second one next to it.
       expect(start.code).toBe(1);
       expect(start.ms).toBeLessThan(DEADLINE_MS);

@@ -131,6 +131,12 @@ export function createRoutes(deps: RouteDeps): Routes {
 
     "/v1/events": {
       GET: (ctx): Reply => {
+        if (ctx.req.method === "HEAD") {
+          // The headers a stream would start with, and no stream: nothing to keep open.
+          ctx.res.writeHead(200, { ...ctx.baseHeaders, "content-type": "text/event-stream; charset=utf-8" });
+          ctx.res.end();
+          return "streamed";
+        }
         hub.open(ctx.res, parseLastEventId(ctx.req.headers["last-event-id"]), ctx.baseHeaders);
         return "streamed";
       },

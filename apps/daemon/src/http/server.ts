@@ -132,7 +132,10 @@ export function createHttpServer(routes: Routes, hooks: ServerHooks = {}): Serve
       const lookup = (req.method === "HEAD" ? "GET" : req.method) as Method;
       const handler = table[lookup];
       if (handler === undefined) {
-        const allow = Object.keys(table).join(", ");
+        // HEAD is answered wherever GET is.
+        const allow = Object.keys(table)
+          .flatMap((m) => (m === "GET" ? ["GET", "HEAD"] : [m]))
+          .join(", ");
         throw new HttpError("method_not_allowed", `${req.method} is not allowed on ${path} (allowed: ${allow})`, {
           allow,
         });

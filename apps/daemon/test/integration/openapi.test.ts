@@ -458,6 +458,13 @@ describe("every operation answers as documented", () => {
     for (const name of names) expect(metrics.text, name).toMatch(new RegExp(`^# TYPE ${name} `, "m"));
   });
 
+  it("HEAD on the event stream answers its headers and closes", async () => {
+    const res = await http(socket, "HEAD", "/v1/events");
+    expect(res.status).toBe(200);
+    expect(String(res.headers["content-type"])).toMatch(/^text\/event-stream/);
+    expect(res.headers["claudemesh-version"]).toBeDefined();
+  });
+
   it("HEAD on a JSON route answers as GET without a body", async () => {
     const res = await http(socket, "HEAD", "/v1/version");
     expect(res.status).toBe(200);
@@ -563,10 +570,12 @@ describe("every operation answers as documented", () => {
   it("405 with Allow naming exactly the documented methods, on every path", async () => {
     for (const [path, item] of Object.entries(doc.paths)) {
       const allowed = HTTP_METHODS.filter((m) => item[m] !== undefined).map((m) => m.toUpperCase());
+      // HEAD is answered wherever GET is.
+      const allow = allowed.includes("GET") ? [...allowed, "HEAD"] : allowed;
       for (const method of ["GET", "POST", "PUT", "PATCH", "DELETE"].filter((m) => !allowed.includes(m))) {
         const res = await http(socket, method, path);
         checkOther("MethodNotAllowed", 405, res, `${method} ${path}`);
-        expect(String(res.headers.allow).split(", ").sort(), `Allow on ${path}`).toEqual([...allowed].sort());
+        expect(String(res.headers.allow).split(", ").sort(), `Allow on ${path}`).toEqual([...allow].sort());
       }
       checked405.add(path);
     }

@@ -90,7 +90,7 @@ describe("common headers and refusals", () => {
 
   it("names the allowed methods on 405", async () => {
     const res = await http(socket, "DELETE", "/v1/sessions");
-    expect(res.headers.allow).toBe("GET");
+    expect(res.headers.allow).toBe("GET, HEAD");
   });
 
   it("refuses any request with an Origin or Referer header (403)", async () => {
