@@ -7,11 +7,13 @@
 // proofs); an auto-started daemon gets process.execPath, a stable cwd, a scrubbed environment
 // and daemon.log for its output.
 import { spawn } from "node:child_process";
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync } from "node:fs";
+import { closeSync, existsSync, openSync, readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import {
+  DaemonDirError,
   DaemonTimeoutError,
   DaemonUnavailableError,
+  ensureDaemonDir,
   type Health,
   requestJson,
   type VersionInfo,
@@ -77,7 +79,14 @@ export function daemonProgram(): string {
 
 /** Starts a detached daemon writing to daemon.log; returns its pid. */
 export function spawnDaemon(ctx: CliContext, extraArgs: readonly string[] = []): number {
-  mkdirSync(ctx.paths.dir, { recursive: true, mode: 0o700 });
+  // The daemon would refuse a dir that is not ours or not 0700: say so now, without waiting for
+  // it and without writing a log into such a dir. (The same check the daemon makes.)
+  try {
+    ensureDaemonDir(ctx.paths.dir);
+  } catch (error) {
+    if (error instanceof DaemonDirError) throw new CliError(error.message, EXIT.daemonUnavailable);
+    throw error;
+  }
   const log = openSync(ctx.paths.log, "a", 0o600);
   try {
     const child = spawn(process.execPath, [daemonProgram(), "--dir", ctx.paths.dir, ...extraArgs], {

@@ -2,7 +2,7 @@
 // self-check, and an orderly shutdown that removes only what is still its own.
 import { chmodSync, unlinkSync } from "node:fs";
 import type { Server } from "node:http";
-import { checkSocketPath, daemonPaths, requestJson } from "@claudemesh/client";
+import { checkSocketPath, daemonPaths, ensureDaemonDir, requestJson } from "@claudemesh/client";
 import {
   createProcessProbe,
   type ProcessProbe,
@@ -12,7 +12,6 @@ import {
   reapDecision,
   SessionRegistry,
 } from "@claudemesh/registry";
-import { ensureDaemonDir } from "./daemon-dir.js";
 import { EventHub } from "./events/event-hub.js";
 import { EventLog } from "./events/event-log.js";
 import { createRoutes } from "./http/routes.js";

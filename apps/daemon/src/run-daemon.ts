@@ -1,9 +1,8 @@
 // The daemon program: arguments, logging destination, signals, fatal errors, exit code.
 import { homedir } from "node:os";
-import { daemonPaths } from "@claudemesh/client";
+import { DaemonDirError, daemonPaths, ensureDaemonDir } from "@claudemesh/client";
 import { DAEMON_USAGE, parseDaemonArgs, UsageError } from "./args.js";
 import { type RunningDaemon, startDaemon } from "./daemon.js";
-import { DaemonDirError, ensureDaemonDir } from "./daemon-dir.js";
 import { LockHeldError } from "./lock.js";
 import { createLogger, type Logger } from "./logger.js";
 import { onStopSignal, releaseStopSignals } from "./stop-signals.js";

@@ -1,4 +1,5 @@
 // @claudemesh/client: the daemon's wire definitions and the CLI's side of its Unix-socket API.
+export * from "./daemon-dir.js";
 export * from "./event-stream.js";
 export * from "./format.js";
 export * from "./http-client.js";

@@ -1,10 +1,21 @@
-import { chmodSync, chownSync, mkdirSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, chownSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { DaemonDirError, ensureDaemonDir } from "../../src/daemon-dir.js";
-import { TempDirs } from "./helpers.js";
+import { DaemonDirError, ensureDaemonDir } from "../src/daemon-dir.js";
 
-const dirs = new TempDirs();
+// Temp dirs of this file, removed after each test.
+const dirs = {
+  made: [] as string[],
+  make(prefix = "cmu-"): string {
+    const dir = mkdtempSync(join(tmpdir(), prefix));
+    this.made.push(dir);
+    return dir;
+  },
+  removeAll(): void {
+    for (const dir of this.made.splice(0)) rmSync(dir, { recursive: true, force: true });
+  },
+};
 afterEach(() => dirs.removeAll());
 
 const myUid = process.getuid?.() ?? 0;
