@@ -18,7 +18,7 @@ import { createRoutes } from "./http/routes.js";
 import { createHttpServer } from "./http/server.js";
 import { acquireLock, type HeldLock } from "./lock.js";
 import type { Logger } from "./logger.js";
-import { createMetrics } from "./metrics.js";
+import { DaemonMetrics } from "./metrics.js";
 import { listenOnSocket, removeStaleSocket, socketIsOurs } from "./socket-file.js";
 import { StateStore } from "./state-store.js";
 import { DAEMON_VERSION } from "./version.js";
@@ -107,7 +107,7 @@ async function startHoldingLock(
   const eventLog = new EventLog();
   const hub = new EventHub(eventLog);
   const store = new StateStore({ path: paths.state, logger, snapshot: () => registry.entries() });
-  const metrics = createMetrics({
+  const metrics = new DaemonMetrics({
     sessions: () => registry.size,
     eventStreams: () => hub.size,
     stateWriteFailures: () => store.failures,
@@ -121,7 +121,7 @@ async function startHoldingLock(
       hub.publish(
         eventLog.append({ type: "session_deregistered", reason: reason as "exited", session: entry.session }),
       );
-      metrics.removals.inc({ reason });
+      metrics.countRemoval(reason);
     }
     logger.info("state restored", { restored, dropped: dropped.length });
     if (dropped.length > 0) store.markDirty();
@@ -131,17 +131,17 @@ async function startHoldingLock(
 
   registry.subscribe((event) => {
     hub.publish(eventLog.append(event));
-    if (event.type === "session_deregistered") metrics.removals.inc({ reason: event.reason });
+    if (event.type === "session_deregistered") metrics.countRemoval(event.reason);
     store.markDirty();
   });
 
   const reaper = new Reaper(registry, probe, {
-    onSweep: (report) => metrics.sweepDuration.observe(report.durationMs / 1000),
+    onSweep: (report) => metrics.observeSweep(report.durationMs / 1000),
     onError: (error) => logger.error("reaper sweep failed", { error: error as Error }),
   });
 
   const server: Server = createHttpServer(createRoutes({ registry, probe, hub, metrics, startedAt }), {
-    onRequest: (route, method, status) => metrics.requests.inc({ route, method, status: String(status) }),
+    onRequest: (route, method, status) => metrics.countRequest(route, method, status),
     onError: (error, route) => logger.error("request failed", { route, error: error as Error }),
   });
 

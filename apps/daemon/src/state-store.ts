@@ -1,7 +1,8 @@
 // The persisted session state: loaded once at start, written atomically after changes.
 // Many changes arriving together are coalesced into one write; a failing write (full disk,
 // read-only dir) is logged and retried, never fatal.
-import { closeSync, fsyncSync, openSync, readFileSync, renameSync, unlinkSync, writeSync } from "node:fs";
+import { readFileSync, renameSync } from "node:fs";
+import { open, rename, unlink } from "node:fs/promises";
 import { dirname } from "node:path";
 import { decodeState, encodeEntry, encodeHeader, forEachSliced, type RegistryEntry } from "@claudemesh/registry";
 import type { Logger } from "./logger.js";
@@ -15,42 +16,45 @@ export type LoadResult =
 /** The file system calls the store makes, injectable so that faults can be tested. */
 export interface StateFs {
   readFile(path: string): string;
-  writeFileAtomic(path: string, chunks: readonly string[]): void;
+  /** Writes a temp file, syncs it, renames it over `path`. May be synchronous in tests. */
+  writeFileAtomic(path: string, chunks: readonly string[]): void | Promise<void>;
   rename(from: string, to: string): void;
+}
+
+async function fsyncDir(path: string): Promise<void> {
+  // The rename is durable only once the directory entry is.
+  try {
+    const dir = await open(dirname(path), "r");
+    try {
+      await dir.sync();
+    } finally {
+      await dir.close();
+    }
+  } catch {
+    // some file systems refuse fsync on a directory; the data itself is synced
+  }
 }
 
 export const nodeStateFs: StateFs = {
   readFile: (path) => readFileSync(path, "utf8"),
-  writeFileAtomic(path, chunks) {
+  // Asynchronous: the writing and syncing of a large file happen off the event loop, so
+  // requests keep being answered while the state is saved.
+  async writeFileAtomic(path, chunks) {
     const temp = `${path}.tmp`;
     try {
-      const fd = openSync(temp, "w", 0o600);
+      const file = await open(temp, "w", 0o600);
       try {
-        for (const chunk of chunks) writeSync(fd, chunk);
-        fsyncSync(fd);
+        await file.writev(chunks.map((chunk) => Buffer.from(chunk, "utf8")));
+        await file.sync();
       } finally {
-        closeSync(fd);
+        await file.close();
       }
-      renameSync(temp, path);
+      await rename(temp, path);
     } catch (error) {
-      try {
-        unlinkSync(temp); // a half-written temp file must not linger (a full disk stays full)
-      } catch {
-        // never created, or already renamed
-      }
+      await unlink(temp).catch(() => {}); // a half-written temp file must not linger
       throw error;
     }
-    // The rename is durable only once the directory entry is.
-    try {
-      const dir = openSync(dirname(path), "r");
-      try {
-        fsyncSync(dir);
-      } finally {
-        closeSync(dir);
-      }
-    } catch {
-      // some file systems refuse fsync on a directory; the data itself is synced
-    }
+    await fsyncDir(path);
   },
   rename: (from, to) => renameSync(from, to),
 };
@@ -76,6 +80,8 @@ export class StateStore {
   #writing: Promise<void> | undefined;
   #failures = 0;
   #writes = 0;
+  // Sessions are immutable objects: each one's line is encoded once, not at every write.
+  readonly #lines = new WeakMap<object, { tokenHash: string; line: string }>();
 
   constructor(options: StateStoreOptions) {
     this.#o = {
@@ -161,14 +167,14 @@ export class StateStore {
       const chunks = [`${encodeHeader(entries.length, this.#o.now())}\n`];
       let batch: string[] = [];
       await forEachSliced(entries, (entry) => {
-        batch.push(encodeEntry(entry));
+        batch.push(this.#encoded(entry));
         if (batch.length === 256) {
           chunks.push(`${batch.join("\n")}\n`);
           batch = [];
         }
       });
       if (batch.length > 0) chunks.push(`${batch.join("\n")}\n`);
-      this.#o.fs.writeFileAtomic(this.#o.path, chunks);
+      await this.#o.fs.writeFileAtomic(this.#o.path, chunks);
       this.#writes++;
       if (this.#failures > 0) this.#o.logger.info("state file writes work again", { path: this.#o.path });
       this.#failures = 0;
@@ -181,6 +187,14 @@ export class StateStore {
         error: error as Error,
       });
     }
+  }
+
+  #encoded(entry: RegistryEntry): string {
+    const cached = this.#lines.get(entry.session);
+    if (cached !== undefined && cached.tokenHash === entry.tokenHash) return cached.line;
+    const line = encodeEntry(entry);
+    this.#lines.set(entry.session, { tokenHash: entry.tokenHash, line });
+    return line;
   }
 
   /** Writes now if anything is pending (shutdown). Resolves once written or failed. */

@@ -55,6 +55,7 @@ export class SessionRegistry {
   readonly #now: () => number;
   readonly #onListenerError: (error: unknown, event: RegistryEvent) => void;
   #nextRevision = 1;
+  #generation = 0;
 
   constructor(options: RegistryOptions = {}) {
     this.#now = options.now ?? Date.now;
@@ -63,6 +64,11 @@ export class SessionRegistry {
 
   get size(): number {
     return this.#byTokenHash.size;
+  }
+
+  /** Changes whenever any entry is added, updated or removed: a cheap key for caches of lists. */
+  get generation(): number {
+    return this.#generation;
   }
 
   /**
@@ -94,6 +100,7 @@ export class SessionRegistry {
       if (own.session.session_id !== session.session_id) this.#bySessionId.delete(own.session.session_id);
       own.session = session;
       own.revision = this.#nextRevision++;
+      this.#generation++;
       this.#bySessionId.set(session.session_id, own);
     } else {
       this.#insert({ tokenHash, session, revision: this.#nextRevision++ });
@@ -165,11 +172,13 @@ export class SessionRegistry {
   }
 
   #insert(entry: MutableEntry): void {
+    this.#generation++;
     this.#byTokenHash.set(entry.tokenHash, entry);
     this.#bySessionId.set(entry.session.session_id, entry);
   }
 
   #remove(entry: MutableEntry, reason: RemovalReason): void {
+    this.#generation++;
     this.#byTokenHash.delete(entry.tokenHash);
     this.#bySessionId.delete(entry.session.session_id);
     this.#emit({ type: "session_deregistered", reason, session: entry.session });

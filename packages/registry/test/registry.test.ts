@@ -228,3 +228,27 @@ describe("SessionRegistry invariants", () => {
     );
   });
 });
+
+describe("SessionRegistry generation", () => {
+  it("changes on every insert, update, removal and restore, and not on reads", () => {
+    const registry = new SessionRegistry();
+    const seen = [registry.generation];
+    const step = () => {
+      expect(seen).not.toContain(registry.generation);
+      seen.push(registry.generation);
+    };
+    registry.register(registration(1), null);
+    step();
+    registry.register(registration(1, { pid: 7 }), null);
+    step();
+    registry.list();
+    registry.resolve(token(1));
+    expect(registry.generation).toBe(seen.at(-1));
+    registry.deregister(token(1));
+    step();
+    const other = new SessionRegistry();
+    other.register(registration(2), null);
+    registry.restore(other.entries()[0] as never);
+    step();
+  });
+});

@@ -58,6 +58,24 @@ function parseLastEventId(value: string | string[] | undefined): number | undefi
 export function createRoutes(deps: RouteDeps): Routes {
   const { registry, probe, hub, metrics } = deps;
   const now = deps.now ?? Date.now;
+
+  // The serialized list, per mesh filter, until the registry changes: lists are read far more
+  // often than sessions come and go, and serializing 100 sessions costs more than the request.
+  let listCache = new Map<string, string>();
+  let listGeneration = -1;
+  const listJson = (mesh: string | undefined): string => {
+    if (listGeneration !== registry.generation) {
+      listCache = new Map();
+      listGeneration = registry.generation;
+    }
+    const key = mesh ?? "";
+    let json = listCache.get(key);
+    if (json === undefined) {
+      json = JSON.stringify({ sessions: registry.list(mesh === undefined ? {} : { mesh }).map(toSession) });
+      if (listCache.size < 64) listCache.set(key, json); // bounded: mesh filters are caller-chosen
+    }
+    return json;
+  };
   const managed = managedBy(process.env);
 
   return {
@@ -100,7 +118,7 @@ export function createRoutes(deps: RouteDeps): Routes {
           registration,
           result?.state === "alive" ? result.startTime : null,
         );
-        metrics.registrations.inc({ result: replaced ? "replaced" : existed ? "updated" : "new" });
+        metrics.countRegistration(replaced ? "replaced" : existed ? "updated" : "new");
         return { body: { ok: true, registered_at: session.registered_at, replaced } };
       },
     },
@@ -111,7 +129,7 @@ export function createRoutes(deps: RouteDeps): Routes {
         if (mesh !== undefined && !/^[a-z0-9._-]{1,64}$/.test(mesh)) {
           throw new HttpError("invalid_field", "mesh: may contain only a-z 0-9 . _ - (1–64 characters)");
         }
-        return { body: { sessions: registry.list(mesh === undefined ? {} : { mesh }).map(toSession) } };
+        return { json: listJson(mesh) };
       },
     },
 
@@ -144,10 +162,10 @@ export function createRoutes(deps: RouteDeps): Routes {
 
     "/v1/metrics": {
       GET: async (ctx): Promise<Reply> => {
-        const text = await metrics.registry.metrics();
+        const { text, contentType } = await metrics.render();
         ctx.res.writeHead(200, {
           ...ctx.baseHeaders,
-          "content-type": metrics.registry.contentType,
+          "content-type": contentType,
           "content-length": String(Buffer.byteLength(text)),
         });
         ctx.res.end(text);

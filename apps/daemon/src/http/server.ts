@@ -15,8 +15,11 @@ export interface RequestContext {
   readonly baseHeaders: Record<string, string>;
 }
 
-/** A JSON answer, or "streamed" when the handler wrote the response itself. */
-export type Reply = { status?: number; body: unknown } | "streamed";
+/**
+ * A JSON answer (`body` to serialize, or `json` already serialized), or "streamed" when the
+ * handler wrote the response itself.
+ */
+export type Reply = { status?: number; body: unknown } | { status?: number; json: string } | "streamed";
 export type Handler = (ctx: RequestContext) => Reply | Promise<Reply>;
 export type Routes = Record<string, Partial<Record<Method, Handler>>>;
 
@@ -141,7 +144,9 @@ export function createHttpServer(routes: Routes, hooks: ServerHooks = {}): Serve
         });
       }
       const reply = await handler({ req, res, query, baseHeaders: BASE_HEADERS });
-      if (reply !== "streamed") sendJson(res, reply.status ?? 200, JSON.stringify(reply.body));
+      if (reply !== "streamed") {
+        sendJson(res, reply.status ?? 200, "json" in reply ? reply.json : JSON.stringify(reply.body));
+      }
     } catch (error) {
       if (error instanceof HttpError) {
         sendJson(res, error.status, errorBody(error.code, error.message), error.headers);

@@ -300,24 +300,24 @@ describe("StateStore writes", () => {
 });
 
 describe("nodeStateFs", () => {
-  it("writes the file atomically with mode 0600 and leaves no .tmp behind", () => {
+  it("writes the file atomically with mode 0600 and leaves no .tmp behind", async () => {
     const dir = dirs.make();
     const path = join(dir, "sessions.jsonl");
-    nodeStateFs.writeFileAtomic(path, ["first\n", "second\n"]);
+    await nodeStateFs.writeFileAtomic(path, ["first\n", "second\n"]);
     expect(readFileSync(path, "utf8")).toBe("first\nsecond\n");
     expect(statSync(path).mode & 0o777).toBe(0o600);
-    nodeStateFs.writeFileAtomic(path, ["replaced\n"]);
+    await nodeStateFs.writeFileAtomic(path, ["replaced\n"]);
     expect(readFileSync(path, "utf8")).toBe("replaced\n");
     expect(statSync(path).mode & 0o777).toBe(0o600);
     expect(readdirSync(dir)).toEqual(["sessions.jsonl"]);
   });
 
-  it("leaves no .tmp behind when the rename fails", () => {
+  it("leaves no .tmp behind when the rename fails", async () => {
     const dir = dirs.make();
     const target = join(dir, "occupied");
     mkdirSync(target);
     writeFileSync(join(target, "inside"), "x");
-    expect(() => nodeStateFs.writeFileAtomic(target, ["data"])).toThrow(); // rename(file, dir) fails
+    await expect(nodeStateFs.writeFileAtomic(target, ["data"])).rejects.toThrow(); // rename(file, dir) fails
     expect(readdirSync(dir)).toEqual(["occupied"]);
   });
 
