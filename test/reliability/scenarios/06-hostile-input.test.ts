@@ -3,6 +3,7 @@
 // form, memory stays bounded, and no legitimate session is lost or altered.
 import { Agent, request } from "node:http";
 import { connect } from "node:net";
+import { ERROR_STATUS } from "@claudemesh/client";
 import fc from "fast-check";
 import { afterAll, expect, it } from "vitest";
 import {
@@ -19,20 +20,6 @@ import {
 } from "../harness.js";
 
 afterAll(cleanup);
-
-const ERROR_STATUS: Record<string, number> = {
-  bad_request: 400,
-  invalid_json: 400,
-  invalid_field: 400,
-  unauthorized: 401,
-  forbidden: 403,
-  not_found: 404,
-  method_not_allowed: 405,
-  request_timeout: 408,
-  payload_too_large: 413,
-  header_too_large: 431,
-  internal: 500,
-};
 
 interface Spec {
   method: string;
@@ -134,7 +121,9 @@ function checkErrorForm(status: number, body: string, what: string): void {
   const parsed = JSON.parse(body) as { error: { code: string; message: string } };
   expect(Object.keys(parsed), what).toEqual(["error"]);
   expect(typeof parsed.error.message, what).toBe("string");
-  expect(ERROR_STATUS[parsed.error.code], `${what}: code ${parsed.error.code}`).toBe(status);
+  expect(ERROR_STATUS[parsed.error.code as keyof typeof ERROR_STATUS], `${what}: code ${parsed.error.code}`).toBe(
+    status,
+  );
 }
 
 function send(agent: Agent, socket: string, spec: Spec): Promise<{ status: number; body: string }> {

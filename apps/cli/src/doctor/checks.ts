@@ -1,7 +1,7 @@
 // The checks of `claudemesh doctor`. Each looks at one thing and says what it found and how to
 // fix it; a few carry a repair that is safe to run unattended (`--fix`). Nothing here starts a
 // daemon or creates a file, except those repairs.
-import { accessSync, chmodSync, constants, lstatSync, readdirSync, readFileSync, type Stats, statSync } from "node:fs";
+import { chmodSync, lstatSync, readdirSync, readFileSync, type Stats, statSync } from "node:fs";
 import {
   type DaemonPaths,
   DaemonTimeoutError,
@@ -13,6 +13,7 @@ import {
   type VersionInfo,
 } from "@claudemesh/client";
 import type { ProcessProbe } from "@claudemesh/registry";
+import { isExecutableFile } from "../find-command.js";
 import { readInstalledService } from "../service/installed.js";
 import { serviceFilePath, serviceManagerFor, serviceName } from "../service/platform.js";
 import { dirArgument } from "../service/service-spec.js";
@@ -266,16 +267,6 @@ async function versionCheck(input: DoctorInput, pathFits: boolean): Promise<Chec
   };
 }
 
-function isExecutable(path: string): boolean {
-  try {
-    if (!statSync(path).isFile()) return false;
-    accessSync(path, constants.X_OK);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 function isFile(path: string): boolean {
   try {
     return statSync(path).isFile();
@@ -296,7 +287,7 @@ function serviceCheck(input: DoctorInput): Check {
   if (exec === undefined) {
     return { name: "service", status: "fail", finding: `cannot read the command ${file} runs`, fix: reinstall };
   }
-  if (!isExecutable(exec)) {
+  if (!isExecutableFile(exec)) {
     return {
       name: "service",
       status: "fail",
