@@ -1,10 +1,11 @@
 // Prometheus metrics for /v1/metrics.
 //
-// The daemon counts in plain maps; prom-client (≈25 ms to load, a third of the daemon's start-up)
-// is imported at the first scrape, which builds a registry of our own whose metrics read those
-// counts. So a daemon auto-started by a CLI call is ready sooner, and one that is never scraped
-// never loads it.
-import type { Registry } from "prom-client";
+// The daemon counts in plain maps; the prom-client registry that exposes them (with the process
+// and event-loop metrics, whose monitor costs a timer) is built at the first scrape.
+// prom-client itself is imported statically: imported lazily from node_modules after the server
+// was listening, its CommonJS exports came back undefined (seen with Node 20.20, not understood);
+// a static import is the form that was verified.
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
 
 export interface MetricSources {
   sessions: () => number;
@@ -39,7 +40,7 @@ export class DaemonMetrics {
   // Sweep durations observed before the first scrape; afterwards they go to the histogram.
   #pendingSweeps: number[] = [];
   #observeSweep: ((seconds: number) => void) | undefined;
-  #registry: Promise<Registry> | undefined;
+  #registry: Registry | undefined;
 
   constructor(readonly sources: MetricSources) {}
 
@@ -60,17 +61,13 @@ export class DaemonMetrics {
     else if (this.#pendingSweeps.length < 10_000) this.#pendingSweeps.push(seconds);
   }
 
-  /** The Prometheus text and its content type; loads prom-client on the first call. */
+  /** The Prometheus text and its content type; builds the registry on the first call. */
   async render(): Promise<{ contentType: string; text: string }> {
     this.#registry ??= this.#build();
-    const registry = await this.#registry;
-    return { contentType: registry.contentType, text: await registry.metrics() };
+    return { contentType: this.#registry.contentType, text: await this.#registry.metrics() };
   }
 
-  async #build(): Promise<Registry> {
-    // prom-client is CommonJS: bundled, its exports arrive as `default`; unbundled, as names.
-    const loaded = await import("prom-client");
-    const { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } = (loaded.default ?? loaded) as typeof loaded;
+  #build(): Registry {
     const registry = new Registry();
     // Process metrics (RSS, CPU, open fds, event-loop lag) for operators, the soak test and the
     // benchmarks. Lag statistics are reset at every scrape.
