@@ -65,10 +65,12 @@ export class Reaper {
     this.#schedule(intervalMs);
   }
 
+  /** Stops the loop and releases what the probe holds (its open /proc files). */
   stop(): void {
     this.#running = false;
     if (this.#timer !== undefined) clearTimeout(this.#timer);
     this.#timer = undefined;
+    this.#probe.close?.();
   }
 
   #schedule(intervalMs: number): void {
@@ -87,7 +89,7 @@ export class Reaper {
     const started = now();
     const snapshot = this.#registry.snapshot();
     const pids = [...new Set(snapshot.map((s) => s.pid))];
-    const results = await this.#probe.probe(pids);
+    const results = await this.#probe.probe(pids, { recurring: true });
     const removed = { exited: 0, pid_reused: 0 };
     let unknown = 0;
     let skippedChanged = 0;

@@ -42,3 +42,17 @@ export async function waitFor(check: () => boolean | Promise<boolean>, what: str
     await new Promise((r) => setTimeout(r, 20));
   }
 }
+
+/**
+ * A `sleep` whose parent never waits: `sh` starts `sleep` in the background, then becomes another
+ * `sleep`. Killing the background one (the returned `childPid`) leaves a zombie until the parent
+ * ends. Resolves with that pid and the parent.
+ */
+export async function spawnUnwaitedSleeper(seconds = 60): Promise<{ childPid: number; parent: ChildProcess }> {
+  const parent = spawn("sh", ["-c", `sleep ${seconds} & echo $!; exec sleep ${seconds}`], {
+    stdio: ["ignore", "pipe", "ignore"],
+  });
+  started.add(parent);
+  const [chunk] = (await once(parent.stdout as NodeJS.ReadableStream, "data")) as [Buffer];
+  return { childPid: Number(chunk.toString().trim()), parent };
+}

@@ -221,3 +221,25 @@ describe("Reaper decisions and races", () => {
     expect(yields).toBe(4);
   });
 });
+
+describe("Reaper and the probe's held state", () => {
+  it("marks its probe calls recurring and releases the probe on stop", async () => {
+    const registry = new SessionRegistry();
+    registry.register(registration(1, { pid: 50 }), "st");
+    const calls: unknown[] = [];
+    let closed = 0;
+    const probe: ProcessProbe = {
+      async probe(pids, options) {
+        calls.push(options);
+        return new Map(pids.map((pid) => [pid, alive()]));
+      },
+      close: () => void closed++,
+    };
+    const reaper = new Reaper(registry, probe);
+    await reaper.sweep();
+    expect(calls).toEqual([{ recurring: true }]);
+    reaper.start(60_000);
+    reaper.stop();
+    expect(closed).toBe(1);
+  });
+});

@@ -15,10 +15,18 @@ export interface ProcStat {
 export function parseProcStat(text: string): ProcStat | undefined {
   const close = text.lastIndexOf(")");
   if (close < 0) return undefined;
-  const fields = text.slice(close + 2).split(" ", 20);
-  const state = fields[0];
-  const startTicks = fields[19];
-  if (state?.length !== 1 || !startTicks || !/^\d+$/.test(startTicks)) return undefined;
+  // Walk the spaces with indexOf rather than split: the probe parses one line per pid per sweep.
+  let start = close + 2;
+  let end = text.indexOf(" ", start);
+  if (end !== start + 1) return undefined;
+  const state = text.charAt(start);
+  for (let field = 1; field < 20; field++) {
+    start = end + 1;
+    end = text.indexOf(" ", start);
+    if (end < 0) end = text.length;
+  }
+  const startTicks = text.slice(start, end);
+  if (!/^\d+$/.test(startTicks)) return undefined;
   return { state, startTicks };
 }
 
