@@ -17,7 +17,7 @@ export type LoadResult =
 export interface StateFs {
   readFile(path: string): string;
   /** Writes a temp file, syncs it, renames it over `path`. May be synchronous in tests. */
-  writeFileAtomic(path: string, chunks: readonly string[]): void | Promise<void>;
+  writeFileAtomic(path: string, chunks: readonly (string | Buffer)[]): void | Promise<void>;
   rename(from: string, to: string): void;
 }
 
@@ -44,7 +44,7 @@ export const nodeStateFs: StateFs = {
     try {
       const file = await open(temp, "w", 0o600);
       try {
-        await file.writev(chunks.map((chunk) => Buffer.from(chunk, "utf8")));
+        await file.writev(chunks.map((chunk) => (typeof chunk === "string" ? Buffer.from(chunk, "utf8") : chunk)));
         await file.sync();
       } finally {
         await file.close();
@@ -80,8 +80,9 @@ export class StateStore {
   #writing: Promise<void> | undefined;
   #failures = 0;
   #writes = 0;
-  // Sessions are immutable objects: each one's line is encoded once, not at every write.
-  readonly #lines = new WeakMap<object, { tokenHash: string; line: string }>();
+  // Under load, writes are spaced by ten times the last write's duration (at most 1 s), so that
+  // saving a large registry stays a small share of the daemon's time.
+  #lastWriteMs = 0;
 
   constructor(options: StateStoreOptions) {
     this.#o = {
@@ -134,7 +135,7 @@ export class StateStore {
   /** Marks the state changed; a write follows after the coalescing delay. */
   markDirty(): void {
     this.#dirty = true;
-    if (this.#timer === undefined && this.#writing === undefined) this.#schedule(this.#o.coalesceMs);
+    if (this.#timer === undefined && this.#writing === undefined) this.#schedule(this.#coalesceDelay());
   }
 
   #schedule(delayMs: number): void {
@@ -154,27 +155,39 @@ export class StateStore {
     return this.#writing;
   }
 
+  #coalesceDelay(): number {
+    return Math.min(Math.max(this.#o.coalesceMs, this.#lastWriteMs * 10), 1_000);
+  }
+
   #retryDelay(): number {
-    if (this.#failures === 0) return this.#o.coalesceMs;
+    if (this.#failures === 0) return this.#coalesceDelay();
     return Math.min(this.#o.retryMs * 2 ** (this.#failures - 1), this.#o.maxRetryMs);
   }
 
   async #write(): Promise<void> {
     this.#dirty = false;
+    const started = performance.now();
     try {
       // Entries are immutable, so a snapshot encoded in slices is still one consistent state.
       const entries = this.#o.snapshot();
-      const chunks = [`${encodeHeader(entries.length, this.#o.now())}\n`];
+      // Encoded in short slices, each batch turned into bytes at once: no step of a write holds
+      // the event loop for more than about a millisecond, whatever the registry's size.
+      const chunks: Buffer[] = [Buffer.from(`${encodeHeader(entries.length, this.#o.now())}\n`)];
       let batch: string[] = [];
-      await forEachSliced(entries, (entry) => {
-        batch.push(this.#encoded(entry));
-        if (batch.length === 256) {
-          chunks.push(`${batch.join("\n")}\n`);
-          batch = [];
-        }
-      });
-      if (batch.length > 0) chunks.push(`${batch.join("\n")}\n`);
+      await forEachSliced(
+        entries,
+        (entry) => {
+          batch.push(encodeEntry(entry));
+          if (batch.length === 512) {
+            chunks.push(Buffer.from(`${batch.join("\n")}\n`));
+            batch = [];
+          }
+        },
+        { budgetMs: 1 },
+      );
+      if (batch.length > 0) chunks.push(Buffer.from(`${batch.join("\n")}\n`));
       await this.#o.fs.writeFileAtomic(this.#o.path, chunks);
+      this.#lastWriteMs = performance.now() - started;
       this.#writes++;
       if (this.#failures > 0) this.#o.logger.info("state file writes work again", { path: this.#o.path });
       this.#failures = 0;
@@ -187,14 +200,6 @@ export class StateStore {
         error: error as Error,
       });
     }
-  }
-
-  #encoded(entry: RegistryEntry): string {
-    const cached = this.#lines.get(entry.session);
-    if (cached !== undefined && cached.tokenHash === entry.tokenHash) return cached.line;
-    const line = encodeEntry(entry);
-    this.#lines.set(entry.session, { tokenHash: entry.tokenHash, line });
-    return line;
   }
 
   /** Writes now if anything is pending (shutdown). Resolves once written or failed. */
