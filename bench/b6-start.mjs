@@ -6,11 +6,11 @@
 // starts empty, whose state file stays small.
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { encodeState, hashToken, LinuxProcProbe, tokenPrefix } from "../packages/registry/dist/index.js";
 import { startDaemon } from "./lib/daemon.mjs";
 import { createClient, createPool, metricValue, newToken, openLoop, registrationBody, sendOk } from "./lib/http.mjs";
 import { field, interleave } from "./lib/interleave.mjs";
 import { makeTempDir, removeDir, spawnSleepers } from "./lib/proc.mjs";
+import { stateFileText } from "./lib/state.mjs";
 import { fmtInt, fmtMs, fmtRange, fmtRatio, latencySummary, summarize } from "./lib/stats.mjs";
 
 export const id = "B6";
@@ -18,31 +18,6 @@ export const title = "Daemon start with persisted sessions, and persistence unde
 
 const LIVE_PIDS = 50;
 const RATE = 1_000;
-
-/** A state file of `count` sessions on live pids, encoded by the registry's own codec. */
-function stateFileText(count, pids) {
-  const probe = new LinuxProcProbe();
-  const startTimes = new Map(pids.map((pid) => [pid, probe.probeOne(pid).startTime]));
-  const now = Date.now();
-  const entries = Array.from({ length: count }, (_, i) => {
-    const pid = pids[i % pids.length];
-    const token = newToken();
-    return {
-      tokenHash: hashToken(token),
-      session: {
-        session_id: `restored-${i}`,
-        mesh: "default",
-        display_name: `restored-${i}`,
-        pid,
-        cwd: `/home/bench/projects/app-${i}`,
-        start_time: startTimes.get(pid),
-        registered_at: now - count + i,
-        token_prefix: tokenPrefix(token),
-      },
-    };
-  });
-  return encodeState(entries, now);
-}
 
 /** A temp daemon dir holding `stateText` as its state file (or none). */
 function prepareDir(stateText) {

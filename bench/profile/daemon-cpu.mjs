@@ -11,7 +11,6 @@ import { spawn } from "node:child_process";
 import { readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { encodeState, hashToken, LinuxProcProbe, tokenPrefix } from "../../packages/registry/dist/index.js";
 import { PATHS } from "../lib/daemon.mjs";
 import {
   closedLoop,
@@ -26,6 +25,7 @@ import {
   waitReady,
 } from "../lib/http.mjs";
 import { makeTempDir, removeDir, spawnSleepers, stopPid, track } from "../lib/proc.mjs";
+import { stateFileText as stateText } from "../lib/state.mjs";
 import { latencySummary, Samples } from "../lib/stats.mjs";
 import { report } from "./cpuprofile.mjs";
 
@@ -58,29 +58,6 @@ const HOLDING = [
   "handle",
   "(garbage collector)",
 ];
-
-function stateText(count, pids) {
-  const probe = new LinuxProcProbe();
-  const now = Date.now();
-  const entries = Array.from({ length: count }, (_, i) => {
-    const pid = pids[i % pids.length];
-    const token = newToken();
-    return {
-      tokenHash: hashToken(token),
-      session: {
-        session_id: `restored-${i}`,
-        mesh: "default",
-        display_name: `restored-${i}`,
-        pid,
-        cwd: `/home/bench/projects/app-${i}`,
-        start_time: probe.probeOne(pid).startTime,
-        registered_at: now,
-        token_prefix: tokenPrefix(token),
-      },
-    };
-  });
-  return encodeState(entries, now);
-}
 
 const dir = makeTempDir();
 const profDir = values.out ?? join(dir, "profile");
