@@ -12,11 +12,13 @@ export function spawnSleeper(seconds = 60): ChildProcess {
 }
 
 /**
- * A zombie: `sh` starts `true` in the background then becomes `sleep` without ever waiting, so
- * `true` exits and stays a zombie. Resolves with the zombie's pid and its parent.
+ * A zombie: `sh` starts `sleep 0.2` in the background then becomes `sleep 60` without ever
+ * waiting, so the short sleep exits and stays a zombie. Resolves with the zombie's pid and its parent.
  */
 export async function spawnZombie(): Promise<{ zombiePid: number; parent: ChildProcess }> {
-  const parent = spawn("sh", ["-c", "true & echo $!; exec sleep 60"], { stdio: ["ignore", "pipe", "ignore"] });
+  // The child sleeps a moment so that it exits only after sh has become `sleep 60`: a shell may
+  // itself reap a background job that ends before its next command, and then no zombie remains.
+  const parent = spawn("sh", ["-c", "sleep 0.2 & echo $!; exec sleep 60"], { stdio: ["ignore", "pipe", "ignore"] });
   started.add(parent);
   const [chunk] = (await once(parent.stdout as NodeJS.ReadableStream, "data")) as [Buffer];
   return { zombiePid: Number(chunk.toString().trim()), parent };
