@@ -2,6 +2,7 @@
 // (common headers, browser refusal, query-token refusal, routing, errors, metrics) and the
 // limits that keep a slow or idle client from holding the daemon.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { API_VERSION, API_VERSION_HEADER, DAEMON_VERSION_HEADER } from "@claudemesh/client";
 import { DAEMON_VERSION } from "../version.js";
 import { type ErrorCode, errorBody, HttpError } from "./http-error.js";
 
@@ -37,7 +38,11 @@ export const SERVER_LIMITS = {
   maxConnections: 1024,
 } as const;
 
-const BASE_HEADERS = { "claudemesh-version": DAEMON_VERSION, "claudemesh-api": "1" } as const;
+const BASE_HEADERS = { [DAEMON_VERSION_HEADER]: DAEMON_VERSION, [API_VERSION_HEADER]: API_VERSION } as const;
+// The same headers as raw lines, for answers written straight to the socket.
+const BASE_HEADER_LINES = Object.entries(BASE_HEADERS)
+  .map(([name, value]) => `${name}: ${value}\r\n`)
+  .join("");
 const KNOWN_METHODS = new Set(["GET", "HEAD", "POST", "DELETE", "PUT", "PATCH", "OPTIONS"]);
 const TOKEN_LIKE = /^[0-9a-f]{64}$/i;
 
@@ -114,7 +119,7 @@ export function createHttpServer(routes: Routes, hooks: ServerHooks = {}): Serve
     const isHead = raw?.subarray(0, 5).toString("latin1") === "HEAD ";
     socket.end(
       `HTTP/1.1 ${status} ${code}\r\nconnection: close\r\ncontent-type: application/json; charset=utf-8\r\n` +
-        `claudemesh-version: ${DAEMON_VERSION}\r\nclaudemesh-api: 1\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n` +
+        `${BASE_HEADER_LINES}content-length: ${Buffer.byteLength(body)}\r\n\r\n` +
         (isHead ? "" : body),
     );
     hooks.onRequest?.("invalid", "other", status);
