@@ -14,17 +14,10 @@ import {
 } from "../src/identity/index.js";
 import { Reaper } from "../src/reaper.js";
 import { SessionRegistry } from "../src/registry.js";
-import { registration } from "./fixtures.js";
+import { errno, registration, statLine } from "./fixtures.js";
 import { killAll, killAndWait, spawnSleeper, spawnUnwaitedSleeper, waitFor } from "./processes.js";
 
 afterAll(killAll);
-
-function errno(code: string): NodeJS.ErrnoException {
-  return Object.assign(new Error(code), { code });
-}
-
-const statLine = (comm: string, state: string, start: string) =>
-  `123 (${comm}) ${state} 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 ${start} 999 888\n`;
 
 const LIMITS = `Limit                     Soft Limit           Hard Limit           Units     
 Max cpu time              unlimited            unlimited            seconds   

@@ -11,16 +11,10 @@ import {
   parsePsOutput,
   runPs,
 } from "../src/identity/index.js";
+import { errno, statLine } from "./fixtures.js";
 import { killAll, killAndWait, spawnSleeper, spawnZombie, waitFor } from "./processes.js";
 
 afterAll(killAll);
-
-function errno(code: string): NodeJS.ErrnoException {
-  return Object.assign(new Error(code), { code });
-}
-
-const statLine = (comm: string, state: string, start: string) =>
-  `123 (${comm}) ${state} 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 ${start} 999 888\n`;
 
 describe("parseProcStat", () => {
   it("reads state and start time after the last parenthesis", () => {
