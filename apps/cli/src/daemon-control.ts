@@ -4,8 +4,8 @@
 // exists"; only ENOENT/ECONNREFUSED prove nobody listens, a timeout means busy; starting never
 // deletes the socket or lock (the daemon reclaims stale ones itself, under its lock, so many
 // racing CLIs still end with one daemon; only `doctor --fix` removes them, with the daemon's own
-// proofs); an auto-started daemon gets process.execPath, a stable cwd, a scrubbed environment
-// and daemon.log for its output.
+// proofs); racing CLIs spawn one daemon between them (the start claim); an auto-started daemon
+// gets process.execPath, a stable cwd, a scrubbed environment and daemon.log for its output.
 import { spawn } from "node:child_process";
 import { closeSync, existsSync, openSync, readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
@@ -18,9 +18,11 @@ import {
   requestJson,
   type VersionInfo,
 } from "@claudemesh/client";
+import { createProcessProbe } from "@claudemesh/registry";
 import { type CliContext, warn } from "./context.js";
 import { CliError, EXIT } from "./exit-codes.js";
 import { serviceFilePath, serviceManagerFor } from "./service/platform.js";
+import { claimStart } from "./start-claim.js";
 import { CLI_VERSION } from "./version.js";
 
 /** How long one request may take before the daemon counts as busy. */
@@ -77,16 +79,22 @@ export function daemonProgram(): string {
   return fileURLToPath(new URL("./daemon.js", import.meta.url));
 }
 
-/** Starts a detached daemon writing to daemon.log; returns its pid. */
-export function spawnDaemon(ctx: CliContext, extraArgs: readonly string[] = []): number {
-  // The daemon would refuse a dir that is not ours or not 0700: say so now, without waiting for
-  // it and without writing a log into such a dir. (The same check the daemon makes.)
+/**
+ * Creates the daemon dir if needed. The daemon would refuse a dir that is not ours or not 0700:
+ * say so now, without waiting for it and without writing a log or a claim into such a dir.
+ * (The same check the daemon makes.)
+ */
+function prepareDir(ctx: CliContext): void {
   try {
     ensureDaemonDir(ctx.paths.dir);
   } catch (error) {
     if (error instanceof DaemonDirError) throw new CliError(error.message, EXIT.daemonUnavailable);
     throw error;
   }
+}
+
+/** Starts a detached daemon writing to daemon.log; returns its pid. The dir must exist. */
+export function spawnDaemon(ctx: CliContext, extraArgs: readonly string[] = []): number {
   const log = openSync(ctx.paths.log, "a", 0o600);
   try {
     const child = spawn(process.execPath, [daemonProgram(), "--dir", ctx.paths.dir, ...extraArgs], {
@@ -142,19 +150,74 @@ export async function waitUntilReady(
   ctx: CliContext,
   deadlineMs = START_DEADLINE_MS,
 ): Promise<VersionInfo | undefined> {
+  return pollUntilReady(ctx, Date.now() + deadlineMs);
+}
+
+/** One look at /v1/version: its answer, "absent" with proof that nobody listens, else "busy". */
+async function lookOnce(ctx: CliContext, timeoutMs: number): Promise<VersionInfo | "absent" | "busy"> {
+  try {
+    return await fetchVersion(ctx, timeoutMs);
+  } catch (error) {
+    if (error instanceof DaemonUnavailableError) return error.provesAbsent ? "absent" : "busy";
+    if (error instanceof DaemonTimeoutError) return "busy";
+    throw error;
+  }
+}
+
+/**
+ * Polls until the daemon answers or `end` passes. `onIdle`, when given, runs between polls and
+ * may end the wait with its own answer (the start claim taken, a daemon started and ready).
+ */
+async function pollUntilReady(
+  ctx: CliContext,
+  end: number,
+  onIdle?: () => Promise<VersionInfo | undefined>,
+): Promise<VersionInfo | undefined> {
   const start = Date.now();
-  const end = start + deadlineMs;
   while (Date.now() < end) {
-    try {
-      return await fetchVersion(ctx, Math.max(100, end - Date.now()));
-    } catch (error) {
-      if (!(error instanceof DaemonUnavailableError || error instanceof DaemonTimeoutError)) throw error;
-    }
+    const answer = await lookOnce(ctx, Math.max(100, end - Date.now()));
+    if (typeof answer === "object") return answer;
+    const done = await onIdle?.();
+    if (done !== undefined) return done;
     // A daemon is ready ~80 ms after its spawn: poll every 5 ms (a refused connect costs ~0.2 ms)
     // so that the wait ends when it does, and back off only if start-up drags on.
     await sleep(Date.now() - start < 1_000 ? 5 : 50);
   }
   return undefined;
+}
+
+/** How often a CLI waiting on another's start claim checks whether that claim is still good. */
+const CLAIM_RETRY_MS = 50;
+
+/**
+ * Starts the daemon and waits until it answers, with racing CLIs in mind: only the CLI holding
+ * the start claim starts one (after looking once more, since another CLI may have started it
+ * between our first look and the claim); the others poll until it answers, and take the claim
+ * over if its holder gives up or vanishes. Undefined when nothing answered before the deadline.
+ */
+export async function startAndWait(ctx: CliContext, deadlineMs = START_DEADLINE_MS): Promise<VersionInfo | undefined> {
+  const end = Date.now() + deadlineMs;
+  prepareDir(ctx);
+  const probe = createProcessProbe();
+  let started = false;
+  let nextClaimAt = 0;
+  const claimAndStart = async (): Promise<VersionInfo | undefined> => {
+    if (started || Date.now() < nextClaimAt) return undefined;
+    nextClaimAt = Date.now() + CLAIM_RETRY_MS;
+    const claim = await claimStart(ctx.paths.startClaim, probe);
+    if (claim === undefined) return undefined;
+    try {
+      const answer = await lookOnce(ctx, REQUEST_TIMEOUT_MS);
+      if (typeof answer === "object") return answer;
+      if (answer === "busy") return undefined; // someone listens: wait for it, never start a second
+      started = true;
+      await startDaemon(ctx);
+      return await pollUntilReady(ctx, end);
+    } finally {
+      claim.release();
+    }
+  };
+  return (await claimAndStart()) ?? (started ? undefined : pollUntilReady(ctx, end, claimAndStart));
 }
 
 function startFailure(ctx: CliContext, what: string): CliError {
@@ -187,8 +250,7 @@ export async function ensureDaemon(ctx: CliContext): Promise<DaemonInfo> {
         EXIT.daemonUnavailable,
       );
     }
-    await startDaemon(ctx);
-    const ready = await waitUntilReady(ctx);
+    const ready = await startAndWait(ctx);
     if (ready === undefined)
       throw startFailure(ctx, `the daemon did not become ready within ${START_DEADLINE_MS / 1000} s`);
     info = ready;

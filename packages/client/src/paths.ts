@@ -9,6 +9,8 @@ export const SOCKET_FILE = "daemon.sock";
 export const LOCK_FILE = "daemon.lock";
 export const LOG_FILE = "daemon.log";
 export const STATE_FILE = "sessions.jsonl";
+/** Held by the one CLI that is starting the daemon, so that racing CLIs spawn one daemon, not many. */
+export const START_CLAIM_FILE = "daemon.starting";
 
 /**
  * `$CLAUDEMESH_DAEMON_DIR` (made absolute) when set and non-empty, else `<home>/.claudemesh/daemon`.
@@ -27,6 +29,7 @@ export interface DaemonPaths {
   readonly lock: string;
   readonly log: string;
   readonly state: string;
+  readonly startClaim: string;
 }
 
 export function daemonPaths(dir: string): DaemonPaths {
@@ -36,6 +39,7 @@ export function daemonPaths(dir: string): DaemonPaths {
     lock: join(dir, LOCK_FILE),
     log: join(dir, LOG_FILE),
     state: join(dir, STATE_FILE),
+    startClaim: join(dir, START_CLAIM_FILE),
   };
 }
 

@@ -11,6 +11,7 @@ import {
   resolveDaemonDir,
   SOCKET_FILE,
   SocketPathTooLongError,
+  START_CLAIM_FILE,
   STATE_FILE,
 } from "../src/paths.js";
 
@@ -54,12 +55,14 @@ describe("daemonPaths", () => {
       lock: "/d/daemon.lock",
       log: "/d/daemon.log",
       state: "/d/sessions.jsonl",
+      startClaim: "/d/daemon.starting",
     });
-    expect([SOCKET_FILE, LOCK_FILE, LOG_FILE, STATE_FILE]).toEqual([
+    expect([SOCKET_FILE, LOCK_FILE, LOG_FILE, STATE_FILE, START_CLAIM_FILE]).toEqual([
       "daemon.sock",
       "daemon.lock",
       "daemon.log",
       "sessions.jsonl",
+      "daemon.starting",
     ]);
   });
 });

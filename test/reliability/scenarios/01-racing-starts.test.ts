@@ -1,11 +1,18 @@
 // 1. Racing starts: 16 launches at once with no daemon → exactly one daemon, 16 sessions listed,
-// every launch exits 0.
-import { readdirSync } from "node:fs";
+// every launch exits 0. "One daemon" means one was ever started, not that the losers of the lock
+// race have exited by now: racing CLIs share one start claim, so no second daemon process runs.
+import { readdirSync, readFileSync } from "node:fs";
 import { daemonPaths } from "@claudemesh/client";
 import { afterAll, expect, it } from "vitest";
 import { cleanup, cli, cliSpawn, cmdline, daemonDir, daemonPid, listSessions, record, waitFor } from "../harness.js";
 
 afterAll(cleanup);
+
+/** Every pid that wrote to the daemon log: each daemon process started for the dir logs once at least. */
+function loggedPids(dir: string): number[] {
+  const lines = readFileSync(daemonPaths(dir).log, "utf8").trim().split("\n");
+  return [...new Set(lines.map((line) => (JSON.parse(line) as { pid: number }).pid))];
+}
 
 function daemonsFor(dir: string): number[] {
   return readdirSync("/proc")
@@ -33,6 +40,7 @@ it("16 launches racing from no daemon leave one daemon and 16 sessions", async (
     return maxListed === 16;
   }, "16 sessions listed");
   expect(daemonsFor(dir)).toEqual([daemonPid(dir)]);
+  expect(loggedPids(dir)).toEqual([daemonPid(dir)]);
   expect(await Promise.all(exits)).toEqual(Array(16).fill(0));
   const took = performance.now() - started;
   expect(daemonsFor(dir)).toHaveLength(1);

@@ -10,7 +10,7 @@ import {
 } from "@claudemesh/client";
 import { createProcessProbe } from "@claudemesh/registry";
 import { type CliContext, warn } from "../context.js";
-import { fetchHealth, fetchVersion, logTail, startDaemon, waitUntilReady } from "../daemon-control.js";
+import { fetchHealth, fetchVersion, logTail, startAndWait } from "../daemon-control.js";
 import { CliError, EXIT } from "../exit-codes.js";
 import { serviceName } from "../service/platform.js";
 
@@ -49,8 +49,7 @@ export async function startCommand(ctx: CliContext): Promise<number> {
       EXIT.failure,
     );
   }
-  await startDaemon(ctx);
-  const ready = await waitUntilReady(ctx);
+  const ready = await startAndWait(ctx);
   if (ready === undefined) {
     throw new CliError(`the daemon did not start; log ${ctx.paths.log}:\n${logTail(ctx)}`, EXIT.failure);
   }

@@ -6,6 +6,7 @@ import { type Check, type DoctorInput, runChecks } from "../doctor/checks.js";
 import { renderJson, renderTerminal, renderTsv } from "../doctor/render.js";
 import { NotFixed } from "../doctor/stale.js";
 import { EXIT } from "../exit-codes.js";
+import { ownLockOwner } from "../lock-state.js";
 import { CLI_VERSION } from "../version.js";
 
 function doctorInput(ctx: CliContext): DoctorInput {
@@ -19,15 +20,7 @@ function doctorInput(ctx: CliContext): DoctorInput {
     cliVersion: CLI_VERSION,
     execPath: process.execPath,
     probe,
-    self: async () => {
-      const own = (await probe.probe([process.pid])).get(process.pid);
-      return {
-        pid: process.pid,
-        start_time: own?.state === "alive" ? own.startTime : null,
-        version: CLI_VERSION,
-        started_at: Date.now(),
-      };
-    },
+    self: () => ownLockOwner(probe),
   };
 }
 

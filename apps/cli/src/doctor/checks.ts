@@ -14,10 +14,11 @@ import {
 } from "@claudemesh/client";
 import type { ProcessProbe } from "@claudemesh/registry";
 import { isExecutableFile } from "../find-command.js";
+import { inspectLock, type LockState } from "../lock-state.js";
 import { readInstalledService } from "../service/installed.js";
 import { serviceFilePath, serviceManagerFor, serviceName } from "../service/platform.js";
 import { dirArgument } from "../service/service-spec.js";
-import { inspectLock, type LockState, removeStaleLock, removeStaleSocket } from "./stale.js";
+import { removeStaleLock, removeStaleSocket } from "./stale.js";
 
 export type Status = "ok" | "warn" | "fail";
 
