@@ -16,6 +16,7 @@ import { EventHub } from "./events/event-hub.js";
 import { EventLog } from "./events/event-log.js";
 import { createRoutes } from "./http/routes.js";
 import { createHttpServer } from "./http/server.js";
+import { Journal, journalPrefixFor } from "./journal.js";
 import { acquireLock, type HeldLock } from "./lock.js";
 import type { Logger } from "./logger.js";
 import { DaemonMetrics } from "./metrics.js";
@@ -106,16 +107,18 @@ async function startHoldingLock(
   });
   const eventLog = new EventLog();
   const hub = new EventHub(eventLog);
-  const store = new StateStore({ path: paths.state, logger, snapshot: () => registry.entries() });
+  const journal = new Journal({ prefix: journalPrefixFor(paths.state), logger });
+  const store = new StateStore({ path: paths.state, logger, journal, snapshot: () => registry.entries() });
   const metrics = new DaemonMetrics({
     sessions: () => registry.size,
     eventStreams: () => hub.size,
     stateWriteFailures: () => store.failures,
+    journalWriteFailures: () => journal.failures,
   });
 
   // Restore before anything can register, so a restored entry never clashes with a new one.
   const loaded = store.load();
-  if (loaded.kind === "loaded") {
+  if (loaded.kind !== "missing") {
     const { restored, dropped } = await restoreEntries(loaded.entries, registry, probe);
     for (const { entry, reason } of dropped) {
       hub.publish(
@@ -124,15 +127,14 @@ async function startHoldingLock(
       metrics.countRemoval(reason);
     }
     logger.info("state restored", { restored, dropped: dropped.length });
-    if (dropped.length > 0) store.markDirty();
-  } else if (loaded.kind === "corrupt") {
-    store.markDirty();
+    // A fresh state file folds in the journal, the dropped sessions, or replaces a corrupt file.
+    if (dropped.length > 0 || loaded.replayed.generations > 0 || loaded.kind === "corrupt") store.markDirty();
   }
 
   registry.subscribe((event) => {
     hub.publish(eventLog.append(event));
     if (event.type === "session_deregistered") metrics.countRemoval(event.reason);
-    store.markDirty();
+    store.record(event);
   });
 
   const reaper = new Reaper(registry, probe, {

@@ -11,6 +11,7 @@ export interface MetricSources {
   sessions: () => number;
   eventStreams: () => number;
   stateWriteFailures: () => number;
+  journalWriteFailures: () => number;
 }
 
 type LabelValues = Record<string, string>;
@@ -88,6 +89,11 @@ export class DaemonMetrics {
       "claudemesh_state_write_failures",
       "Consecutive failed writes of the state file (0 when the last write worked)",
       sources.stateWriteFailures,
+    );
+    gauge(
+      "claudemesh_journal_write_failures",
+      "Consecutive failed appends to the journal (0 when the last append worked)",
+      sources.journalWriteFailures,
     );
     const counter = (name: string, help: string, labelNames: string[], counts: LabeledCounts) =>
       new Counter({

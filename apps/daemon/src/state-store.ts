@@ -1,17 +1,40 @@
 // The persisted session state: loaded once at start, written atomically after changes.
 // Many changes arriving together are coalesced into one write; a failing write (full disk,
-// read-only dir) is logged and retried, never fatal.
+// read-only dir) is logged and retried, never fatal. Between two writes, every change is in the
+// journal (journal.ts), replayed over the state file at load.
 import { readFileSync, renameSync } from "node:fs";
 import { open, rename, unlink } from "node:fs/promises";
 import { dirname } from "node:path";
-import { decodeState, encodeEntry, encodeHeader, forEachSliced, type RegistryEntry } from "@claudemesh/registry";
+import {
+  decodeState,
+  encodeEntry,
+  encodeHeader,
+  encodeJournalDelete,
+  encodeJournalPut,
+  forEachSliced,
+  type RegistryEntry,
+  type RegistryEvent,
+  replayJournal,
+} from "@claudemesh/registry";
+import type { Journal } from "./journal.js";
 import type { Logger } from "./logger.js";
 
+/** How many journal lines load replayed over the state file. */
+export interface Replayed {
+  readonly generations: number;
+  readonly applied: number;
+  readonly skipped: number;
+}
+
 export type LoadResult =
+  /** Neither a state file nor a journal change. */
   | { kind: "missing" }
-  | { kind: "loaded"; entries: RegistryEntry[] }
-  /** The file was unreadable or corrupt and has been moved aside to `setAsidePath`. */
-  | { kind: "corrupt"; reason: string; setAsidePath: string | null };
+  | { kind: "loaded"; entries: RegistryEntry[]; replayed: Replayed }
+  /**
+   * The file was unreadable or corrupt and has been moved aside to `setAsidePath`; `entries` are
+   * what the journal still held.
+   */
+  | { kind: "corrupt"; reason: string; setAsidePath: string | null; entries: RegistryEntry[]; replayed: Replayed };
 
 /** The file system calls the store makes, injectable so that faults can be tested. */
 export interface StateFs {
@@ -64,6 +87,8 @@ export interface StateStoreOptions {
   logger: Logger;
   /** The entries to save, read at write time so a write always has the latest state. */
   snapshot: () => RegistryEntry[];
+  /** Where changes go between writes; without one, a crash loses the changes since the last write. */
+  journal?: Journal;
   fs?: StateFs;
   now?: () => number;
   /** Wait this long after a change for more changes before writing. */
@@ -74,7 +99,8 @@ export interface StateStoreOptions {
 }
 
 export class StateStore {
-  readonly #o: Required<Omit<StateStoreOptions, "fs" | "now">> & { fs: StateFs; now: () => number };
+  readonly #o: Required<Omit<StateStoreOptions, "fs" | "now" | "journal">> & { fs: StateFs; now: () => number };
+  readonly #journal: Journal | undefined;
   #timer: NodeJS.Timeout | undefined;
   #dirty = false;
   #writing: Promise<void> | undefined;
@@ -93,6 +119,7 @@ export class StateStore {
       maxRetryMs: 30_000,
       ...options,
     };
+    this.#journal = options.journal;
   }
 
   get writes(): number {
@@ -103,8 +130,44 @@ export class StateStore {
     return this.#failures;
   }
 
-  /** Reads the state file. A corrupt one is moved aside (never deleted) and reported. */
+  /**
+   * Reads the state file and replays the journal over it. A corrupt state file is moved aside
+   * (never deleted) and reported; the journal then gives back what it holds.
+   */
   load(): LoadResult {
+    const file = this.#loadFile();
+    if (file.kind === "missing") {
+      const { entries, replayed } = this.#replay([], 0);
+      return replayed.applied + replayed.skipped > 0 ? { kind: "loaded", entries, replayed } : file;
+    }
+    if (file.kind === "loaded") return { kind: "loaded", ...this.#replay(file.entries, file.journalFrom) };
+    return { ...file, ...this.#replay([], undefined) };
+  }
+
+  #replay(base: RegistryEntry[], from: number | undefined): { entries: RegistryEntry[]; replayed: Replayed } {
+    if (this.#journal === undefined) return { entries: base, replayed: { generations: 0, applied: 0, skipped: 0 } };
+    const { texts, generations } = this.#journal.readFrom(from);
+    const result = replayJournal(base, texts);
+    for (const { journal, line, reason } of result.skipped.slice(0, 20)) {
+      this.#o.logger.warn("skipped a damaged journal line", { generation: generations[journal], line, reason });
+    }
+    if (texts.length > 0) {
+      this.#o.logger.info("journal replayed", {
+        generations,
+        applied: result.applied,
+        skipped: result.skipped.length,
+      });
+    }
+    return {
+      entries: result.entries,
+      replayed: { generations: texts.length, applied: result.applied, skipped: result.skipped.length },
+    };
+  }
+
+  #loadFile():
+    | { kind: "missing" }
+    | { kind: "loaded"; entries: RegistryEntry[]; journalFrom: number }
+    | { kind: "corrupt"; reason: string; setAsidePath: string | null } {
     const { fs, path, logger } = this.#o;
     let text: string;
     try {
@@ -114,12 +177,26 @@ export class StateStore {
       return this.#setAside(`unreadable: ${(error as Error).message}`);
     }
     const decoded = decodeState(text);
-    if (decoded.ok) return { kind: "loaded", entries: decoded.entries };
+    if (decoded.ok) return { kind: "loaded", entries: decoded.entries, journalFrom: decoded.journalFrom };
     logger.error("state file is corrupt", { path, reason: decoded.error.message });
     return this.#setAside(decoded.error.message);
   }
 
-  #setAside(reason: string): LoadResult {
+  /** Records a registry change in the journal and schedules a state write. */
+  record(event: RegistryEvent): void {
+    if (this.#journal !== undefined) {
+      const line =
+        event.type === "session_registered"
+          ? encodeJournalPut({ tokenHash: event.tokenHash, session: event.session })
+          : encodeJournalDelete(event.tokenHash);
+      // A client waits on registrations and deregistrations: those are on disk before it hears
+      // back. The reaper's removals may wait for the end of its slice.
+      this.#journal.append(line, event.reason !== "exited" && event.reason !== "pid_reused");
+    }
+    this.markDirty();
+  }
+
+  #setAside(reason: string): { kind: "corrupt"; reason: string; setAsidePath: string | null } {
     const { fs, path, logger, now } = this.#o;
     const aside = `${path}.corrupt-${now()}`;
     try {
@@ -168,11 +245,13 @@ export class StateStore {
     this.#dirty = false;
     const started = performance.now();
     try {
+      // Changes from here on go to a new journal generation; the older ones are all in this snapshot.
+      const journalFrom = this.#journal?.cut() ?? 0;
       // Entries are immutable, so a snapshot encoded in slices is still one consistent state.
       const entries = this.#o.snapshot();
       // Encoded in short slices, each batch turned into bytes at once: no step of a write holds
       // the event loop for more than about a millisecond, whatever the registry's size.
-      const chunks: Buffer[] = [Buffer.from(`${encodeHeader(entries.length, this.#o.now())}\n`)];
+      const chunks: Buffer[] = [Buffer.from(`${encodeHeader(entries.length, this.#o.now(), journalFrom)}\n`)];
       let batch: string[] = [];
       await forEachSliced(
         entries,
@@ -187,6 +266,7 @@ export class StateStore {
       );
       if (batch.length > 0) chunks.push(Buffer.from(`${batch.join("\n")}\n`));
       await this.#o.fs.writeFileAtomic(this.#o.path, chunks);
+      this.#journal?.dropBelow(journalFrom);
       this.#lastWriteMs = performance.now() - started;
       this.#writes++;
       if (this.#failures > 0) this.#o.logger.info("state file writes work again", { path: this.#o.path });
@@ -218,9 +298,10 @@ export class StateStore {
     }
   }
 
-  /** Stops any scheduled write without writing. */
+  /** Stops any scheduled write without writing; writes what the journal still has pending. */
   stop(): void {
     if (this.#timer !== undefined) clearTimeout(this.#timer);
     this.#timer = undefined;
+    this.#journal?.close();
   }
 }

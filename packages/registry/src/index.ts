@@ -1,5 +1,6 @@
 export * from "./codec.js";
 export * from "./identity/index.js";
+export * from "./journal-codec.js";
 export * from "./model.js";
 export * from "./reaper.js";
 export * from "./registry.js";

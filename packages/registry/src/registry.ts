@@ -6,9 +6,23 @@ import { hashToken, tokenPrefix } from "./token.js";
 /** Why a session was removed. */
 export type RemovalReason = "replaced" | "exited" | "pid_reused" | "deregistered";
 
+/**
+ * A change. `tokenHash` names the entry for persistence (the daemon's journal); anything sent to
+ * clients is built from `type`, `reason` and `session` alone.
+ */
 export type RegistryEvent =
-  | { readonly type: "session_registered"; readonly reason: "registered"; readonly session: Session }
-  | { readonly type: "session_deregistered"; readonly reason: RemovalReason; readonly session: Session };
+  | {
+      readonly type: "session_registered";
+      readonly reason: "registered";
+      readonly session: Session;
+      readonly tokenHash: string;
+    }
+  | {
+      readonly type: "session_deregistered";
+      readonly reason: RemovalReason;
+      readonly session: Session;
+      readonly tokenHash: string;
+    };
 
 export type RegistryListener = (event: RegistryEvent) => void;
 
@@ -105,7 +119,7 @@ export class SessionRegistry {
     } else {
       this.#insert({ tokenHash, session, revision: this.#nextRevision++ });
     }
-    this.#emit({ type: "session_registered", reason: "registered", session });
+    this.#emit({ type: "session_registered", reason: "registered", session, tokenHash });
     return { session, replaced };
   }
 
@@ -181,7 +195,7 @@ export class SessionRegistry {
     this.#generation++;
     this.#byTokenHash.delete(entry.tokenHash);
     this.#bySessionId.delete(entry.session.session_id);
-    this.#emit({ type: "session_deregistered", reason, session: entry.session });
+    this.#emit({ type: "session_deregistered", reason, session: entry.session, tokenHash: entry.tokenHash });
   }
 
   #emit(event: RegistryEvent): void {

@@ -37,8 +37,14 @@ describe("persistence codec", () => {
     for (const n of [1, 2, 3]) expect(text).not.toContain(token(n));
     expect(text).toContain('"token_hash"');
     expect(text.split("\n")[0]).toBe(
-      `{"format":"claudemesh-sessions","version":${STATE_VERSION},"count":3,"saved_at":0}`,
+      `{"format":"claudemesh-sessions","version":${STATE_VERSION},"count":3,"saved_at":0,"journal_from":0}`,
     );
+  });
+
+  it("records the first journal generation not in the state, and reads files written before it existed as 0", () => {
+    expect(decodeOk(encodeState([], 7, 12)).journalFrom).toBe(12);
+    const older = decodeOk('{"format":"claudemesh-sessions","version":1,"count":0,"saved_at":0}\n');
+    expect(older.journalFrom).toBe(0);
   });
 
   it("encodes and decodes an empty registry", () => {
@@ -76,6 +82,10 @@ describe("persistence codec", () => {
     [
       '{"format":"claudemesh-sessions","version":1,"count":0,"saved_at":"x"}\n',
       "line 1: header saved_at must be an integer",
+    ],
+    [
+      '{"format":"claudemesh-sessions","version":1,"count":0,"saved_at":0,"journal_from":1.5}\n',
+      "line 1: header journal_from must be a non-negative integer",
     ],
   ])("refuses %j with %j", (text, message) => {
     const result = decodeState(text);

@@ -33,7 +33,8 @@ export class EventLog {
     return this.#nextId - 1;
   }
 
-  append(event: RegistryEvent): NumberedEvent {
+  /** Numbers an event; only its type, reason and wire session are kept (never its token hash). */
+  append(event: Pick<RegistryEvent, "type" | "reason" | "session">): NumberedEvent {
     const numbered: NumberedEvent = Object.freeze({
       id: this.#nextId++,
       type: event.type,

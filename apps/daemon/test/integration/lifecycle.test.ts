@@ -66,8 +66,7 @@ describe("persistence across restarts", () => {
     const ending = spawnSleeper();
     await register(daemon.socket, { token: token(1), pid: live.pid });
     await register(daemon.socket, { token: token(2), pid: ending.pid });
-    // Wait until the state file holds both before the crash (writes are coalesced).
-    await waitFor(() => readFileSync(daemonPaths(dir).state, "utf8").split("\n").length === 4, "state written");
+    // The crash follows at once: whatever the coalesced state write has not saved, the journal has.
     expect(await stopDaemon(daemon, "SIGKILL")).toEqual({ code: null, signal: "SIGKILL" });
     expect(existsSync(daemon.socket)).toBe(true);
     expect(existsSync(daemonPaths(dir).lock)).toBe(true);
@@ -78,6 +77,29 @@ describe("persistence across restarts", () => {
     expect((await me(daemon.socket, token(2))).status).toBe(401);
     const lock = JSON.parse(readFileSync(daemonPaths(dir).lock, "utf8")) as { pid: number };
     expect(lock.pid).toBe(daemon.pid);
+    await stopDaemon(daemon);
+  });
+
+  it("restores every acknowledged registration from the journal when no state write ever worked", async () => {
+    const dir = tempDir();
+    // A directory where the state write's temp file goes: every state write fails (EISDIR), so
+    // after the crash the journal is all there is.
+    mkdirSync(`${daemonPaths(dir).state}.tmp`);
+    let daemon = await startDaemonProcess(dir);
+    const live = spawnSleeper();
+    const tokens = Array.from({ length: 20 }, (_, i) => token(100 + i));
+    for (const [i, tok] of tokens.entries())
+      await register(daemon.socket, { token: tok, pid: live.pid, session_id: `j${i}` });
+    await http(daemon.socket, "DELETE", "/v1/sessions/me", { headers: authorized(tokens[0] as string) });
+    expect(await stopDaemon(daemon, "SIGKILL")).toEqual({ code: null, signal: "SIGKILL" });
+    expect(existsSync(daemonPaths(dir).state)).toBe(false);
+
+    daemon = await startDaemonProcess(dir);
+    expect((await me(daemon.socket, tokens[0] as string)).status).toBe(401); // deregistered stays gone
+    for (const tok of tokens.slice(1)) expect((await me(daemon.socket, tok)).status).toBe(200);
+    const listed = (await http(daemon.socket, "GET", "/v1/sessions")).json() as { sessions: { session_id: string }[] };
+    expect(listed.sessions.map((s) => s.session_id)).toEqual(tokens.slice(1).map((_, i) => `j${i + 1}`));
+    expect(daemon.stderr()).toContain('"msg":"journal replayed"');
     await stopDaemon(daemon);
   });
 

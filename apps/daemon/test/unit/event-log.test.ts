@@ -17,7 +17,7 @@ function session(i: number): Session {
 }
 
 function registered(i: number): RegistryEvent {
-  return { type: "session_registered", reason: "registered", session: session(i) };
+  return { type: "session_registered", reason: "registered", session: session(i), tokenHash: "a".repeat(64) };
 }
 
 const ids = (events: readonly NumberedEvent[]) => events.map((e) => e.id);
@@ -72,8 +72,15 @@ describe("EventLog", () => {
   it("keeps only the wire fields of a session (nothing secret can ride along)", () => {
     const log = new EventLog(4, 1);
     const leaky = { ...session(1), token: "f".repeat(64), tokenHash: "e".repeat(64) } as Session;
-    const event = log.append({ type: "session_registered", reason: "registered", session: leaky });
+    const event = log.append({
+      type: "session_registered",
+      reason: "registered",
+      session: leaky,
+      tokenHash: "d".repeat(64),
+    } as RegistryEvent);
     expect(event.session).toEqual(session(1));
+    expect(event).not.toHaveProperty("tokenHash");
+    expect(sseFrame(event)).not.toContain("d".repeat(64));
     expect(sseFrame(event)).not.toContain("f".repeat(64));
     expect(sseFrame(event)).not.toContain("e".repeat(64));
   });

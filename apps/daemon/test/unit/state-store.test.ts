@@ -88,7 +88,7 @@ describe("StateStore.load", () => {
     const entries = [entry(1), entry(2), entry(3)];
     writeFileSync(path, encodeState(entries, 1), { mode: 0o600 });
     const { store, logger } = makeStore({ path, snapshot: () => [] });
-    expect(store.load()).toEqual({ kind: "loaded", entries });
+    expect(store.load()).toEqual({ kind: "loaded", entries, replayed: { generations: 0, applied: 0, skipped: 0 } });
     expect(readFileSync(path, "utf8")).toBe(encodeState(entries, 1)); // untouched
     expect(logger.at("error")).toEqual([]);
   });
@@ -331,6 +331,10 @@ describe("nodeStateFs", () => {
     expect(statSync(path).mode & 0o777).toBe(0o600);
     expect(readdirSync(dir)).toEqual(["sessions.jsonl"]);
     const { store: reader } = makeStore({ path, snapshot: () => [] });
-    expect(reader.load()).toEqual({ kind: "loaded", entries: state });
+    expect(reader.load()).toEqual({
+      kind: "loaded",
+      entries: state,
+      replayed: { generations: 0, applied: 0, skipped: 0 },
+    });
   });
 });

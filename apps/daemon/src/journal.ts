@@ -1,0 +1,224 @@
+// The journal: every registry change is appended to `sessions.journal.<generation>` before the
+// request that made it is answered, so a daemon killed between two state writes (kill -9, a
+// crash) loses no registration it had acknowledged. The appends are plain writes to the page
+// cache, a few microseconds each: they survive the process, not a power cut; the state file's
+// fsync'd writes, at most a second apart, cover that.
+//
+// The state file is the checkpoint. Each state write first cuts the journal (later changes go to
+// a new generation), records the first generation it does not hold, and once it is safely
+// written deletes the generations it holds. At start the daemon replays every generation from
+// that one on over the state file (journal-codec.ts).
+import { closeSync, openSync, readdirSync, readFileSync, unlinkSync, writeSync } from "node:fs";
+import { basename, dirname, join } from "node:path";
+import type { Logger } from "./logger.js";
+
+/** The file system calls the journal makes, injectable so that faults can be tested. */
+export interface JournalFs {
+  /** Opens for appending, creating the file 0600. */
+  openAppend(path: string): number;
+  write(fd: number, text: string): void;
+  close(fd: number): void;
+  list(dir: string): string[];
+  read(path: string): string;
+  unlink(path: string): void;
+}
+
+export const nodeJournalFs: JournalFs = {
+  openAppend: (path) => openSync(path, "a", 0o600),
+  write(fd, text) {
+    const bytes = Buffer.from(text, "utf8");
+    let done = 0;
+    while (done < bytes.length) done += writeSync(fd, bytes, done);
+  },
+  close: (fd) => closeSync(fd),
+  list: (dir) => readdirSync(dir),
+  read: (path) => readFileSync(path, "utf8"),
+  unlink: (path) => unlinkSync(path),
+};
+
+export interface JournalOptions {
+  /** Path prefix of the generations: `<prefix>.<n>`. */
+  prefix: string;
+  logger: Logger;
+  fs?: JournalFs;
+}
+
+export interface JournalContents {
+  /** The texts of the generations read, oldest first. */
+  readonly texts: string[];
+  readonly generations: number[];
+}
+
+export class Journal {
+  readonly #prefix: string;
+  readonly #logger: Logger;
+  readonly #fs: JournalFs;
+  #generation = 0;
+  #fd: number | undefined;
+  #linesInGeneration = 0;
+  #pending: string[] = [];
+  #flushQueued = false;
+  #failures = 0;
+  #broken = false;
+
+  constructor(options: JournalOptions) {
+    this.#prefix = options.prefix;
+    this.#logger = options.logger;
+    this.#fs = options.fs ?? nodeJournalFs;
+  }
+
+  /** Consecutive failed appends (0 once one works again). */
+  get failures(): number {
+    return this.#failures;
+  }
+
+  #pathOf(generation: number): string {
+    return `${this.#prefix}.${generation}`;
+  }
+
+  /** The generations on disk, oldest first. */
+  #generationsOnDisk(): number[] {
+    const name = basename(this.#prefix);
+    const found: number[] = [];
+    let files: string[];
+    try {
+      files = this.#fs.list(dirname(this.#prefix));
+    } catch {
+      return found;
+    }
+    for (const file of files) {
+      if (!file.startsWith(`${name}.`)) continue;
+      const suffix = file.slice(name.length + 1);
+      if (/^\d{1,15}$/.test(suffix)) found.push(Number(suffix));
+    }
+    return found.sort((a, b) => a - b);
+  }
+
+  /**
+   * Reads every generation from `from` on (all of them when `from` is undefined: the state file
+   * that would say where to start is lost), and makes later appends go to a generation after
+   * them. A generation that cannot be read is reported and left in place.
+   */
+  readFrom(from: number | undefined): JournalContents {
+    const texts: string[] = [];
+    const generations: number[] = [];
+    const onDisk = this.#generationsOnDisk();
+    for (const generation of onDisk) {
+      if (from !== undefined && generation < from) continue;
+      try {
+        texts.push(this.#fs.read(this.#pathOf(generation)));
+        generations.push(generation);
+      } catch (error) {
+        this.#logger.error("could not read a journal file; its changes are not restored", {
+          path: this.#pathOf(generation),
+          error: error as Error,
+        });
+      }
+    }
+    this.#closeFile();
+    this.#generation = Math.max(from ?? 0, (onDisk.at(-1) ?? -1) + 1);
+    this.#linesInGeneration = 0;
+    return { texts, generations };
+  }
+
+  /**
+   * Appends a change. `urgent` ones (a client waits for the answer) are written before this
+   * returns; the others (the reaper's removals, possibly thousands in one sweep) are written
+   * together once the current work yields. Order is kept either way.
+   */
+  append(line: string, urgent: boolean): void {
+    this.#pending.push(line);
+    if (urgent) this.flush();
+    else if (!this.#flushQueued) {
+      this.#flushQueued = true;
+      setImmediate(() => this.flush());
+    }
+  }
+
+  /**
+   * Writes what is pending. A failure (full disk, read-only dir) is logged and counted, never
+   * thrown: those changes still reach the next state write, the journal only shortens the window.
+   * After a failure the journal rests until that state write (one attempt per write, not one
+   * file per request on a full disk).
+   */
+  flush(): void {
+    this.#flushQueued = false;
+    if (this.#pending.length === 0) return;
+    const lines = this.#pending;
+    this.#pending = [];
+    if (this.#broken) return;
+    try {
+      this.#fd ??= this.#fs.openAppend(this.#pathOf(this.#generation));
+      this.#fs.write(this.#fd, `${lines.join("\n")}\n`);
+      this.#linesInGeneration += lines.length;
+      if (this.#failures > 0) this.#logger.info("journal writes work again", { prefix: this.#prefix });
+      this.#failures = 0;
+    } catch (error) {
+      if (this.#failures === 0) {
+        this.#logger.error("could not append to the journal; changes wait for the next state write", {
+          path: this.#pathOf(this.#generation),
+          error: error as Error,
+        });
+      }
+      this.#failures++;
+      this.#broken = true;
+      this.#closeFile();
+    }
+  }
+
+  /**
+   * Starts a new generation for the changes after this point and returns the first generation a
+   * state taken now does not hold. Called just before the registry is snapshotted for a state write.
+   */
+  cut(): number {
+    this.flush();
+    // After a failed append the file may end in a cut line: later lines go to a fresh one.
+    if (this.#linesInGeneration > 0 || this.#broken) this.#startGeneration();
+    this.#broken = false;
+    return this.#generation;
+  }
+
+  /** Deletes the generations below `from`, which a state file now on disk holds. */
+  dropBelow(from: number): void {
+    for (const generation of this.#generationsOnDisk()) {
+      if (generation >= from) break;
+      try {
+        this.#fs.unlink(this.#pathOf(generation));
+      } catch (error) {
+        // Harmless: replaying a generation the state file holds changes nothing; the next state
+        // write tries again.
+        this.#logger.warn("could not delete an old journal file", {
+          path: this.#pathOf(generation),
+          error: error as Error,
+        });
+      }
+    }
+  }
+
+  /** Writes what is pending and closes the file (shutdown). */
+  close(): void {
+    this.flush();
+    this.#closeFile();
+  }
+
+  #startGeneration(): void {
+    this.#closeFile();
+    this.#generation++;
+    this.#linesInGeneration = 0;
+  }
+
+  #closeFile(): void {
+    if (this.#fd === undefined) return;
+    try {
+      this.#fs.close(this.#fd);
+    } catch {
+      // nothing to do about a failing close of an append-only file
+    }
+    this.#fd = undefined;
+  }
+}
+
+/** The journal prefix beside a state file: `<dir>/sessions.journal` for `<dir>/sessions.jsonl`. */
+export function journalPrefixFor(statePath: string): string {
+  return join(dirname(statePath), `${basename(statePath).replace(/\.jsonl$/, "")}.journal`);
+}

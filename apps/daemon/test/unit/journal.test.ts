@@ -1,0 +1,194 @@
+// The journal closes the window between two state writes: a change a client was told about is on
+// disk before the answer, a daemon that dies before its next state write gets it back at start,
+// and the journal never grows past what the last state write did not hold.
+import { mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { decodeState, type RegistryEvent, SessionRegistry } from "@claudemesh/registry";
+import { afterEach, describe, expect, it } from "vitest";
+import { Journal, type JournalFs, journalPrefixFor, nodeJournalFs } from "../../src/journal.js";
+import { StateStore } from "../../src/state-store.js";
+import { RecordingLogger, TempDirs, waitFor } from "./helpers.js";
+
+const dirs = new TempDirs();
+const closers: (() => void)[] = [];
+afterEach(() => {
+  for (const close of closers.splice(0)) close();
+  dirs.removeAll();
+});
+
+const token = (n: number) => n.toString(16).padStart(64, "0");
+const registration = (n: number) => ({
+  token: token(n),
+  session_id: `s${n}`,
+  mesh: "default",
+  display_name: `session ${n}`,
+  pid: 1000 + n,
+});
+
+/** A daemon's persistence in miniature: registry → store (journal + state file) in `dir`. */
+function persisted(dir: string, options: { coalesceMs?: number; fs?: JournalFs } = {}) {
+  const logger = new RecordingLogger();
+  const path = join(dir, "sessions.jsonl");
+  const journal = new Journal({ prefix: journalPrefixFor(path), logger, ...(options.fs && { fs: options.fs }) });
+  const registry = new SessionRegistry({ now: () => 1_700_000_000_000 });
+  const store = new StateStore({
+    path,
+    logger,
+    journal,
+    snapshot: () => registry.entries(),
+    coalesceMs: options.coalesceMs ?? 60_000, // no state write unless a test flushes
+  });
+  registry.subscribe((event: RegistryEvent) => store.record(event));
+  closers.push(() => store.stop());
+  return { registry, store, journal, logger, path };
+}
+
+const files = (dir: string) => readdirSync(dir).sort();
+
+describe("journal", () => {
+  it("is written before register returns, 0600, and brings every session back after a crash", () => {
+    const dir = dirs.make();
+    const before = persisted(dir);
+    expect(before.store.load()).toEqual({ kind: "missing" });
+    for (let n = 1; n <= 3; n++) before.registry.register(registration(n), `boot:${n}`);
+    before.registry.deregister(token(2));
+    // No state write happened: the journal alone holds the changes, already on disk.
+    expect(files(dir)).toEqual(["sessions.journal.0"]);
+    expect(statSync(join(dir, "sessions.journal.0")).mode & 0o777).toBe(0o600);
+    expect(readFileSync(join(dir, "sessions.journal.0"), "utf8")).not.toContain(token(1));
+
+    // "kill -9": nothing is flushed or closed; a new daemon loads from the same dir.
+    const after = persisted(dir);
+    const loaded = after.store.load();
+    expect(loaded.kind).toBe("loaded");
+    if (loaded.kind !== "loaded") return;
+    expect(loaded.entries).toEqual(before.registry.entries());
+    expect(loaded.replayed).toEqual({ generations: 1, applied: 4, skipped: 0 });
+  });
+
+  it("writes the reaper's removals once the current work yields, in order after earlier changes", async () => {
+    const dir = dirs.make();
+    const { journal } = persisted(dir);
+    journal.readFrom(0);
+    const path = join(dir, "sessions.journal.0");
+    journal.append('{"n":1}', false);
+    journal.append('{"n":2}', false);
+    expect(files(dir)).toEqual([]);
+    await waitFor(() => files(dir).length === 1, "the batched write");
+    expect(readFileSync(path, "utf8")).toBe('{"n":1}\n{"n":2}\n');
+    journal.append('{"n":3}', false);
+    journal.append('{"n":4}', true); // an urgent change writes what was queued before it too
+    expect(readFileSync(path, "utf8")).toBe('{"n":1}\n{"n":2}\n{"n":3}\n{"n":4}\n');
+  });
+
+  it("a state write cuts the journal and deletes what it holds; later changes start a new generation", async () => {
+    const dir = dirs.make();
+    const { registry, store, path } = persisted(dir);
+    store.load();
+    registry.register(registration(1), null);
+    registry.register(registration(2), null);
+    await store.flush();
+    expect(files(dir)).toEqual(["sessions.jsonl"]);
+    const saved = decodeState(readFileSync(path, "utf8"));
+    expect(saved.ok && saved.journalFrom).toBe(1);
+    registry.register(registration(3), null);
+    expect(files(dir)).toEqual(["sessions.journal.1", "sessions.jsonl"]);
+
+    const after = persisted(dir);
+    const loaded = after.store.load();
+    expect(loaded.kind === "loaded" && loaded.entries.map((e) => e.session.session_id)).toEqual(["s1", "s2", "s3"]);
+    expect(loaded.kind === "loaded" && loaded.replayed.applied).toBe(1);
+  });
+
+  it("keeps every generation while state writes fail, and drops them all after the first that works", async () => {
+    const dir = dirs.make();
+    const { registry, store, path } = persisted(dir);
+    store.load();
+    registry.register(registration(1), null);
+    mkdirSync(`${path}.tmp`); // the state write's open(temp, "w") now fails with EISDIR
+    await store.flush();
+    expect(store.failures).toBe(1);
+    registry.register(registration(2), null);
+    expect(files(dir)).toEqual(["sessions.journal.0", "sessions.journal.1", "sessions.jsonl.tmp"]);
+    // A crash now still restores both sessions from the two generations.
+    const crashed = persisted(dir).store.load();
+    expect(crashed.kind === "loaded" && crashed.entries.length).toBe(2);
+
+    rmSync(`${path}.tmp`, { recursive: true });
+    await store.flush();
+    expect(store.failures).toBe(0);
+    expect(files(dir)).toEqual(["sessions.jsonl"]);
+    const saved = decodeState(readFileSync(path, "utf8"));
+    expect(saved.ok && saved.entries.length).toBe(2);
+  });
+
+  it("gives back what the journal holds when the state file is corrupt", () => {
+    const dir = dirs.make();
+    const before = persisted(dir);
+    before.store.load();
+    before.registry.register(registration(1), null);
+    writeFileSync(before.path, "garbage\n");
+    const loaded = persisted(dir).store.load();
+    expect(loaded.kind).toBe("corrupt");
+    expect(loaded.kind === "corrupt" && loaded.entries.map((e) => e.session.session_id)).toEqual(["s1"]);
+  });
+
+  it("skips a damaged line, logs it, and keeps the changes around it", () => {
+    const dir = dirs.make();
+    const before = persisted(dir);
+    before.store.load();
+    before.registry.register(registration(1), null);
+    const file = join(dir, "sessions.journal.0");
+    writeFileSync(file, `${readFileSync(file, "utf8")}{"op":"put",garbage\n`);
+    before.registry.register(registration(2), null);
+    const after = persisted(dir);
+    const loaded = after.store.load();
+    expect(loaded.kind === "loaded" && loaded.entries.map((e) => e.session.session_id)).toEqual(["s1", "s2"]);
+    expect(loaded.kind === "loaded" && loaded.replayed.skipped).toBe(1);
+    expect(after.logger.at("warn")).toMatchObject([{ msg: "skipped a damaged journal line", fields: { line: 2 } }]);
+  });
+
+  it("survives a failing disk: logs once, never throws, rests until the next state write", async () => {
+    const dir = dirs.make();
+    let failing = true;
+    let opened = 0;
+    const fs: JournalFs = {
+      ...nodeJournalFs,
+      openAppend(path) {
+        opened++;
+        return nodeJournalFs.openAppend(path);
+      },
+      write(fd, text) {
+        if (failing) throw Object.assign(new Error("ENOSPC: no space left on device"), { code: "ENOSPC" });
+        nodeJournalFs.write(fd, text);
+      },
+    };
+    const { registry, store, journal, logger } = persisted(dir, { fs });
+    store.load();
+    for (let n = 1; n <= 50; n++) registry.register(registration(n), null);
+    expect(registry.size).toBe(50);
+    expect(logger.at("error")).toHaveLength(1);
+    expect(journal.failures).toBe(1);
+    expect(opened).toBe(1); // one file tried, not one per request
+
+    failing = false;
+    await store.flush(); // the state write holds all 50 and re-arms the journal
+    registry.register(registration(51), null);
+    expect(journal.failures).toBe(0);
+    expect(logger.at("info").map((r) => r.msg)).toContain("journal writes work again");
+    const loaded = persisted(dir).store.load();
+    expect(loaded.kind === "loaded" && loaded.entries.length).toBe(51);
+  });
+
+  it("ignores files that only look like generations, and appends after the newest one found", () => {
+    const dir = dirs.make();
+    for (const name of ["sessions.journal.7", "sessions.journal.x", "sessions.journal.3.tmp", "other.9"]) {
+      writeFileSync(join(dir, name), "");
+    }
+    const { journal } = persisted(dir);
+    expect(journal.readFrom(5).generations).toEqual([7]);
+    journal.append("{}", true);
+    expect(readdirSync(dir)).toContain("sessions.journal.8");
+    expect(journalPrefixFor("/d/sessions.jsonl")).toBe("/d/sessions.journal");
+  });
+});
