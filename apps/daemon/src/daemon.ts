@@ -142,10 +142,13 @@ async function startHoldingLock(
     onError: (error) => logger.error("reaper sweep failed", { error: error as Error }),
   });
 
-  const server: Server = createHttpServer(createRoutes({ registry, probe, hub, metrics, startedAt }), {
-    onRequest: (route, method, status) => metrics.countRequest(route, method, status),
-    onError: (error, route) => logger.error("request failed", { route, error: error as Error }),
-  });
+  const server: Server = createHttpServer(
+    createRoutes({ registry, probe, hub, metrics, startedAt, persisted: () => store.recorded() }),
+    {
+      onRequest: (route, method, status) => metrics.countRequest(route, method, status),
+      onError: (error, route) => logger.error("request failed", { route, error: error as Error }),
+    },
+  );
 
   if (await removeStaleSocket(paths.socket)) logger.warn("removed a stale socket file", { path: paths.socket });
   const inode = await listenOnSocket(server, paths.socket);

@@ -1,7 +1,9 @@
-// The journal: every registry change is appended to `sessions.journal.<generation>` before the
-// request that made it is answered, so a daemon killed between two state writes (kill -9, a
-// crash) loses no registration it had acknowledged. The appends are plain writes to the page
-// cache, a few microseconds each: they survive the process, not a power cut; the state file's
+// The journal: every registry change is appended to `sessions.journal.<generation>`, and a
+// request that made a change is answered only once its line is written, so a daemon killed
+// between two state writes (kill -9, a crash) loses no registration it had acknowledged. Lines
+// are written once per turn of the event loop (group commit): all the changes of the requests
+// handled in one turn go out in one write, before any of them is answered. The writes are plain
+// writes to the page cache: they survive the process, not a power cut; the state file's
 // fsync'd writes, at most a second apart, cover that.
 //
 // The state file is the checkpoint. Each state write first cuts the journal (later changes go to
@@ -57,7 +59,8 @@ export class Journal {
   #fd: number | undefined;
   #linesInGeneration = 0;
   #pending: string[] = [];
-  #flushQueued = false;
+  /** The write of what is pending, once one is scheduled. */
+  #written: Promise<void> | undefined;
   #failures = 0;
   #broken = false;
 
@@ -121,18 +124,23 @@ export class Journal {
     return { texts, generations };
   }
 
-  /**
-   * Appends a change. `urgent` ones (a client waits for the answer) are written before this
-   * returns; the others (the reaper's removals, possibly thousands in one sweep) are written
-   * together once the current work yields. Order is kept either way.
-   */
-  append(line: string, urgent: boolean): void {
+  /** Queues a change; it is written at the end of this turn of the event loop (see `written`). */
+  append(line: string): void {
     this.#pending.push(line);
-    if (urgent) this.flush();
-    else if (!this.#flushQueued) {
-      this.#flushQueued = true;
-      setImmediate(() => this.flush());
-    }
+    this.#written ??= new Promise((resolve) => {
+      setImmediate(() => {
+        this.flush();
+        resolve();
+      });
+    });
+  }
+
+  /**
+   * Resolves once every change appended so far is written (or its write failed: a failure is
+   * logged and the state write keeps the change; it never fails the request that made it).
+   */
+  written(): Promise<void> {
+    return this.#written ?? Promise.resolve();
   }
 
   /**
@@ -142,7 +150,7 @@ export class Journal {
    * file per request on a full disk).
    */
   flush(): void {
-    this.#flushQueued = false;
+    this.#written = undefined;
     if (this.#pending.length === 0) return;
     const lines = this.#pending;
     this.#pending = [];

@@ -189,11 +189,14 @@ export class StateStore {
         event.type === "session_registered"
           ? encodeJournalPut({ tokenHash: event.tokenHash, session: event.session })
           : encodeJournalDelete(event.tokenHash);
-      // A client waits on registrations and deregistrations: those are on disk before it hears
-      // back. The reaper's removals may wait for the end of its slice.
-      this.#journal.append(line, event.reason !== "exited" && event.reason !== "pid_reused");
+      this.#journal.append(line);
     }
     this.markDirty();
+  }
+
+  /** Resolves once every change recorded so far is in the journal: then a client may hear of it. */
+  recorded(): Promise<void> {
+    return this.#journal?.written() ?? Promise.resolve();
   }
 
   #setAside(reason: string): { kind: "corrupt"; reason: string; setAsidePath: string | null } {

@@ -22,6 +22,8 @@ export interface RouteDeps {
   hub: EventHub;
   metrics: DaemonMetrics;
   startedAt: number;
+  /** Resolves once the registry's changes so far are on disk (the journal); awaited before a change is acknowledged. */
+  persisted: () => Promise<void>;
   now?: () => number;
 }
 
@@ -119,6 +121,7 @@ export function createRoutes(deps: RouteDeps): Routes {
           result?.state === "alive" ? result.startTime : null,
         );
         metrics.countRegistration(replaced ? "replaced" : existed ? "updated" : "new");
+        await deps.persisted();
         return { body: { ok: true, registered_at: session.registered_at, replaced } };
       },
     },
@@ -139,10 +142,11 @@ export function createRoutes(deps: RouteDeps): Routes {
         if (session === undefined) throw new HttpError("unauthorized", "no live session has this token");
         return { body: { session: toSession(session) } };
       },
-      DELETE: (ctx) => {
+      DELETE: async (ctx) => {
         if (registry.deregister(tokenOf(ctx)) === undefined) {
           throw new HttpError("unauthorized", "no live session has this token");
         }
+        await deps.persisted();
         return { body: { ok: true } };
       },
     },

@@ -806,5 +806,6 @@ function stubDeps(): RouteDeps {
     hub: failing("hub") as RouteDeps["hub"],
     metrics: failing("metrics") as RouteDeps["metrics"],
     startedAt: Date.now(),
+    persisted: failing("persisted") as RouteDeps["persisted"],
   };
 }

@@ -1,13 +1,13 @@
-// The journal closes the window between two state writes: a change a client was told about is on
-// disk before the answer, a daemon that dies before its next state write gets it back at start,
-// and the journal never grows past what the last state write did not hold.
+// The journal closes the window between two state writes: a change is on disk before its client
+// is told (the routes await `recorded()`), a daemon that dies before its next state write gets it
+// back at start, and the journal never grows past what the last state write did not hold.
 import { mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { decodeState, type RegistryEvent, SessionRegistry } from "@claudemesh/registry";
 import { afterEach, describe, expect, it } from "vitest";
 import { Journal, type JournalFs, journalPrefixFor, nodeJournalFs } from "../../src/journal.js";
 import { StateStore } from "../../src/state-store.js";
-import { RecordingLogger, TempDirs, waitFor } from "./helpers.js";
+import { RecordingLogger, TempDirs } from "./helpers.js";
 
 const dirs = new TempDirs();
 const closers: (() => void)[] = [];
@@ -46,12 +46,13 @@ function persisted(dir: string, options: { coalesceMs?: number; fs?: JournalFs }
 const files = (dir: string) => readdirSync(dir).sort();
 
 describe("journal", () => {
-  it("is written before register returns, 0600, and brings every session back after a crash", () => {
+  it("is on disk once recorded() resolves, 0600, and brings every session back after a crash", async () => {
     const dir = dirs.make();
     const before = persisted(dir);
     expect(before.store.load()).toEqual({ kind: "missing" });
     for (let n = 1; n <= 3; n++) before.registry.register(registration(n), `boot:${n}`);
     before.registry.deregister(token(2));
+    await before.store.recorded();
     // No state write happened: the journal alone holds the changes, already on disk.
     expect(files(dir)).toEqual(["sessions.journal.0"]);
     expect(statSync(join(dir, "sessions.journal.0")).mode & 0o777).toBe(0o600);
@@ -66,18 +67,30 @@ describe("journal", () => {
     expect(loaded.replayed).toEqual({ generations: 1, applied: 4, skipped: 0 });
   });
 
-  it("writes the reaper's removals once the current work yields, in order after earlier changes", async () => {
+  it("writes the changes of one turn of the event loop in one write, in order, before written() resolves", async () => {
     const dir = dirs.make();
-    const { journal } = persisted(dir);
+    const writes: string[] = [];
+    const fs: JournalFs = {
+      ...nodeJournalFs,
+      write(fd, text) {
+        writes.push(text);
+        nodeJournalFs.write(fd, text);
+      },
+    };
+    const { journal } = persisted(dir, { fs });
     journal.readFrom(0);
     const path = join(dir, "sessions.journal.0");
-    journal.append('{"n":1}', false);
-    journal.append('{"n":2}', false);
-    expect(files(dir)).toEqual([]);
-    await waitFor(() => files(dir).length === 1, "the batched write");
-    expect(readFileSync(path, "utf8")).toBe('{"n":1}\n{"n":2}\n');
-    journal.append('{"n":3}', false);
-    journal.append('{"n":4}', true); // an urgent change writes what was queued before it too
+    await journal.written(); // nothing pending: resolves at once
+    journal.append('{"n":1}');
+    journal.append('{"n":2}');
+    const first = journal.written();
+    journal.append('{"n":3}');
+    expect(journal.written()).toBe(first); // one write covers the whole turn
+    await first;
+    expect(writes).toEqual(['{"n":1}\n{"n":2}\n{"n":3}\n']);
+    journal.append('{"n":4}');
+    await journal.written();
+    expect(writes).toHaveLength(2);
     expect(readFileSync(path, "utf8")).toBe('{"n":1}\n{"n":2}\n{"n":3}\n{"n":4}\n');
   });
 
@@ -92,6 +105,7 @@ describe("journal", () => {
     const saved = decodeState(readFileSync(path, "utf8"));
     expect(saved.ok && saved.journalFrom).toBe(1);
     registry.register(registration(3), null);
+    await store.recorded();
     expect(files(dir)).toEqual(["sessions.journal.1", "sessions.jsonl"]);
 
     const after = persisted(dir);
@@ -109,6 +123,7 @@ describe("journal", () => {
     await store.flush();
     expect(store.failures).toBe(1);
     registry.register(registration(2), null);
+    await store.recorded();
     expect(files(dir)).toEqual(["sessions.journal.0", "sessions.journal.1", "sessions.jsonl.tmp"]);
     // A crash now still restores both sessions from the two generations.
     const crashed = persisted(dir).store.load();
@@ -122,25 +137,28 @@ describe("journal", () => {
     expect(saved.ok && saved.entries.length).toBe(2);
   });
 
-  it("gives back what the journal holds when the state file is corrupt", () => {
+  it("gives back what the journal holds when the state file is corrupt", async () => {
     const dir = dirs.make();
     const before = persisted(dir);
     before.store.load();
     before.registry.register(registration(1), null);
+    await before.store.recorded();
     writeFileSync(before.path, "garbage\n");
     const loaded = persisted(dir).store.load();
     expect(loaded.kind).toBe("corrupt");
     expect(loaded.kind === "corrupt" && loaded.entries.map((e) => e.session.session_id)).toEqual(["s1"]);
   });
 
-  it("skips a damaged line, logs it, and keeps the changes around it", () => {
+  it("skips a damaged line, logs it, and keeps the changes around it", async () => {
     const dir = dirs.make();
     const before = persisted(dir);
     before.store.load();
     before.registry.register(registration(1), null);
+    await before.store.recorded();
     const file = join(dir, "sessions.journal.0");
     writeFileSync(file, `${readFileSync(file, "utf8")}{"op":"put",garbage\n`);
     before.registry.register(registration(2), null);
+    await before.store.recorded();
     const after = persisted(dir);
     const loaded = after.store.load();
     expect(loaded.kind === "loaded" && loaded.entries.map((e) => e.session.session_id)).toEqual(["s1", "s2"]);
@@ -165,7 +183,10 @@ describe("journal", () => {
     };
     const { registry, store, journal, logger } = persisted(dir, { fs });
     store.load();
-    for (let n = 1; n <= 50; n++) registry.register(registration(n), null);
+    for (let n = 1; n <= 50; n++) {
+      registry.register(registration(n), null);
+      await store.recorded(); // one write per change, as with requests in separate turns
+    }
     expect(registry.size).toBe(50);
     expect(logger.at("error")).toHaveLength(1);
     expect(journal.failures).toBe(1);
@@ -174,20 +195,22 @@ describe("journal", () => {
     failing = false;
     await store.flush(); // the state write holds all 50 and re-arms the journal
     registry.register(registration(51), null);
+    await store.recorded();
     expect(journal.failures).toBe(0);
     expect(logger.at("info").map((r) => r.msg)).toContain("journal writes work again");
     const loaded = persisted(dir).store.load();
     expect(loaded.kind === "loaded" && loaded.entries.length).toBe(51);
   });
 
-  it("ignores files that only look like generations, and appends after the newest one found", () => {
+  it("ignores files that only look like generations, and appends after the newest one found", async () => {
     const dir = dirs.make();
     for (const name of ["sessions.journal.7", "sessions.journal.x", "sessions.journal.3.tmp", "other.9"]) {
       writeFileSync(join(dir, name), "");
     }
     const { journal } = persisted(dir);
     expect(journal.readFrom(5).generations).toEqual([7]);
-    journal.append("{}", true);
+    journal.append("{}");
+    await journal.written();
     expect(readdirSync(dir)).toContain("sessions.journal.8");
     expect(journalPrefixFor("/d/sessions.jsonl")).toBe("/d/sessions.journal");
   });
