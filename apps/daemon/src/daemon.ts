@@ -203,7 +203,8 @@ async function startHoldingLock(
       hub.closeAll();
       server.closeAllConnections();
       await Promise.race([store.flush(), new Promise((r) => setTimeout(r, deadline).unref())]);
-      store.stop();
+      void store.stop(); // writes what the journal has pending at once; closing its files may trail
+
       if (socketIsOurs(paths.socket, inode) === "ours") {
         try {
           unlinkSync(paths.socket);

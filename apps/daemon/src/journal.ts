@@ -1,41 +1,53 @@
 // The journal: every registry change is appended to `sessions.journal.<generation>`, and a
 // request that made a change is answered only once its line is written, so a daemon killed
-// between two state writes (kill -9, a crash) loses no registration it had acknowledged. Lines
-// are written once per turn of the event loop (group commit): all the changes of the requests
-// handled in one turn go out in one write, before any of them is answered. The writes are plain
+// between two state writes (kill -9, a crash) loses no registration it had acknowledged. The
+// first change a request waits for in a turn of the event loop is written at once; the others of
+// a busy turn go out together in one write at its end, before any of them is answered (group
+// commit: under saturation one write serves many requests). The writes are plain
 // writes to the page cache: they survive the process, not a power cut; the state file's
 // fsync'd writes, at most a second apart, cover that.
 //
 // The state file is the checkpoint. Each state write first cuts the journal (later changes go to
 // a new generation), records the first generation it does not hold, and once it is safely
 // written deletes the generations it holds. At start the daemon replays every generation from
-// that one on over the state file (journal-codec.ts).
-import { closeSync, openSync, readdirSync, readFileSync, unlinkSync, writeSync } from "node:fs";
+// that one on over the state file (journal-codec.ts). Each generation's file is created ahead of
+// its first line, off the event loop (see JournalFs).
+import { close, open, openSync, readdirSync, readFileSync, writeSync } from "node:fs";
+import { unlink } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import type { Logger } from "./logger.js";
 
-/** The file system calls the journal makes, injectable so that faults can be tested. */
+/**
+ * The file system calls the journal makes, injectable so that faults can be tested. Only the
+ * append itself runs on the event loop: creating, closing and deleting files are metadata
+ * changes that can wait behind the state file's fsync for milliseconds, so they happen off it.
+ */
 export interface JournalFs {
-  /** Opens for appending, creating the file 0600. */
-  openAppend(path: string): number;
+  /** Opens for appending, creating the file 0600 (off the event loop). */
+  openAppend(path: string): Promise<number>;
+  /** Opens for appending at once: only when no file was prepared in time. */
+  openAppendNow(path: string): number;
   write(fd: number, text: string): void;
+  /** Closes off the event loop; a failure is of no consequence for an append-only file. */
   close(fd: number): void;
   list(dir: string): string[];
   read(path: string): string;
-  unlink(path: string): void;
+  unlink(path: string): Promise<void>;
 }
 
 export const nodeJournalFs: JournalFs = {
-  openAppend: (path) => openSync(path, "a", 0o600),
+  openAppend: (path) =>
+    new Promise((resolve, reject) => open(path, "a", 0o600, (error, fd) => (error ? reject(error) : resolve(fd)))),
+  openAppendNow: (path) => openSync(path, "a", 0o600),
   write(fd, text) {
     const bytes = Buffer.from(text, "utf8");
     let done = 0;
     while (done < bytes.length) done += writeSync(fd, bytes, done);
   },
-  close: (fd) => closeSync(fd),
+  close: (fd) => close(fd, () => {}),
   list: (dir) => readdirSync(dir),
   read: (path) => readFileSync(path, "utf8"),
-  unlink: (path) => unlinkSync(path),
+  unlink: (path) => unlink(path),
 };
 
 export interface JournalOptions {
@@ -43,6 +55,14 @@ export interface JournalOptions {
   prefix: string;
   logger: Logger;
   fs?: JournalFs;
+}
+
+/** A generation's file being created ahead of its first line. */
+interface Ahead {
+  readonly generation: number;
+  /** Settles once the open has (and, if still wanted, `fd` is set). */
+  readonly opened: Promise<void>;
+  fd?: number;
 }
 
 export interface JournalContents {
@@ -57,10 +77,14 @@ export class Journal {
   readonly #fs: JournalFs;
   #generation = 0;
   #fd: number | undefined;
+  /** The file of a generation not yet written to, created ahead of its first append. */
+  #ahead: Ahead | undefined;
   #linesInGeneration = 0;
   #pending: string[] = [];
-  /** The write of what is pending, once one is scheduled. */
-  #written: Promise<void> | undefined;
+  /** The write at the end of this turn, once a change is pending. */
+  #endOfTurn: Promise<void> | undefined;
+  /** Whether `written()` has written already in this turn (then later callers wait for its end). */
+  #wroteThisTurn = false;
   #failures = 0;
   #broken = false;
 
@@ -121,14 +145,17 @@ export class Journal {
     this.#closeFile();
     this.#generation = Math.max(from ?? 0, (onDisk.at(-1) ?? -1) + 1);
     this.#linesInGeneration = 0;
+    this.#prepare(this.#generation);
     return { texts, generations };
   }
 
-  /** Queues a change; it is written at the end of this turn of the event loop (see `written`). */
+  /** Queues a change; it is written by `written()`, or at the end of this turn of the event loop. */
   append(line: string): void {
     this.#pending.push(line);
-    this.#written ??= new Promise((resolve) => {
+    this.#endOfTurn ??= new Promise((resolve) => {
       setImmediate(() => {
+        this.#endOfTurn = undefined;
+        this.#wroteThisTurn = false;
         this.flush();
         resolve();
       });
@@ -138,9 +165,19 @@ export class Journal {
   /**
    * Resolves once every change appended so far is written (or its write failed: a failure is
    * logged and the state write keeps the change; it never fails the request that made it).
+   *
+   * Adaptive group commit: the first caller of a turn of the event loop writes at once, so that
+   * at ordinary rates nobody waits for the turn to end (where a slice of a state write may be
+   * queued first); later callers of a busy turn share one write at its end.
    */
   written(): Promise<void> {
-    return this.#written ?? Promise.resolve();
+    if (this.#pending.length === 0) return Promise.resolve();
+    if (!this.#wroteThisTurn) {
+      this.#wroteThisTurn = true;
+      this.flush();
+      return Promise.resolve();
+    }
+    return this.#endOfTurn ?? Promise.resolve();
   }
 
   /**
@@ -150,13 +187,15 @@ export class Journal {
    * file per request on a full disk).
    */
   flush(): void {
-    this.#written = undefined;
     if (this.#pending.length === 0) return;
     const lines = this.#pending;
     this.#pending = [];
     if (this.#broken) return;
     try {
-      this.#fd ??= this.#fs.openAppend(this.#pathOf(this.#generation));
+      if (this.#fd === undefined) {
+        this.#fd = this.#takeAhead(this.#generation) ?? this.#fs.openAppendNow(this.#pathOf(this.#generation));
+        this.#prepare(this.#generation + 1); // ready by the next cut, at least 25 ms away
+      }
       this.#fs.write(this.#fd, `${lines.join("\n")}\n`);
       this.#linesInGeneration += lines.length;
       if (this.#failures > 0) this.#logger.info("journal writes work again", { prefix: this.#prefix });
@@ -187,11 +226,11 @@ export class Journal {
   }
 
   /** Deletes the generations below `from`, which a state file now on disk holds. */
-  dropBelow(from: number): void {
+  async dropBelow(from: number): Promise<void> {
     for (const generation of this.#generationsOnDisk()) {
       if (generation >= from) break;
       try {
-        this.#fs.unlink(this.#pathOf(generation));
+        await this.#fs.unlink(this.#pathOf(generation));
       } catch (error) {
         // Harmless: replaying a generation the state file holds changes nothing; the next state
         // write tries again.
@@ -203,10 +242,42 @@ export class Journal {
     }
   }
 
-  /** Writes what is pending and closes the file (shutdown). */
-  close(): void {
+  /** Writes what is pending and closes the files (shutdown); resolves once no open is in flight. */
+  async close(): Promise<void> {
     this.flush();
     this.#closeFile();
+    const ahead = this.#ahead;
+    this.#ahead = undefined; // a file still being created is closed as soon as it is
+    await ahead?.opened;
+  }
+
+  /** Starts creating the file of `generation` off the event loop (see JournalFs). */
+  #prepare(generation: number): void {
+    if (this.#ahead?.generation === generation) return;
+    const stale = this.#ahead;
+    if (stale?.fd !== undefined) this.#fs.close(stale.fd);
+    const ahead: Ahead = {
+      generation,
+      opened: this.#fs.openAppend(this.#pathOf(generation)).then(
+        (fd) => {
+          if (this.#ahead === ahead) ahead.fd = fd;
+          else this.#fs.close(fd); // no longer wanted (taken over by a direct open, or closed)
+        },
+        () => {
+          // The first append opens it itself, and reports a failure then.
+          if (this.#ahead === ahead) this.#ahead = undefined;
+        },
+      ),
+    };
+    this.#ahead = ahead;
+  }
+
+  /** The file created ahead for `generation`, if it is ready. */
+  #takeAhead(generation: number): number | undefined {
+    const ahead = this.#ahead;
+    if (ahead?.generation !== generation) return undefined;
+    this.#ahead = undefined; // ready or not: a late one is closed when it arrives
+    return ahead.fd;
   }
 
   #startGeneration(): void {
@@ -217,11 +288,7 @@ export class Journal {
 
   #closeFile(): void {
     if (this.#fd === undefined) return;
-    try {
-      this.#fs.close(this.#fd);
-    } catch {
-      // nothing to do about a failing close of an append-only file
-    }
+    this.#fs.close(this.#fd);
     this.#fd = undefined;
   }
 }

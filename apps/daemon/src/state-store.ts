@@ -148,10 +148,11 @@ export class StateStore {
     if (this.#journal === undefined) return { entries: base, replayed: { generations: 0, applied: 0, skipped: 0 } };
     const { texts, generations } = this.#journal.readFrom(from);
     const result = replayJournal(base, texts);
+    const written = texts.filter((text) => text.length > 0).length; // a generation may exist empty
     for (const { journal, line, reason } of result.skipped.slice(0, 20)) {
       this.#o.logger.warn("skipped a damaged journal line", { generation: generations[journal], line, reason });
     }
-    if (texts.length > 0) {
+    if (written > 0) {
       this.#o.logger.info("journal replayed", {
         generations,
         applied: result.applied,
@@ -160,7 +161,7 @@ export class StateStore {
     }
     return {
       entries: result.entries,
-      replayed: { generations: texts.length, applied: result.applied, skipped: result.skipped.length },
+      replayed: { generations: written, applied: result.applied, skipped: result.skipped.length },
     };
   }
 
@@ -269,7 +270,7 @@ export class StateStore {
       );
       if (batch.length > 0) chunks.push(Buffer.from(`${batch.join("\n")}\n`));
       await this.#o.fs.writeFileAtomic(this.#o.path, chunks);
-      this.#journal?.dropBelow(journalFrom);
+      await this.#journal?.dropBelow(journalFrom);
       this.#lastWriteMs = performance.now() - started;
       this.#writes++;
       if (this.#failures > 0) this.#o.logger.info("state file writes work again", { path: this.#o.path });
@@ -301,10 +302,10 @@ export class StateStore {
     }
   }
 
-  /** Stops any scheduled write without writing; writes what the journal still has pending. */
-  stop(): void {
+  /** Stops any scheduled write without writing; writes what the journal has pending and closes it. */
+  async stop(): Promise<void> {
     if (this.#timer !== undefined) clearTimeout(this.#timer);
     this.#timer = undefined;
-    this.#journal?.close();
+    await this.#journal?.close();
   }
 }

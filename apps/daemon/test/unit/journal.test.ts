@@ -2,17 +2,17 @@
 // is told (the routes await `recorded()`), a daemon that dies before its next state write gets it
 // back at start, and the journal never grows past what the last state write did not hold.
 import { mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import { decodeState, type RegistryEvent, SessionRegistry } from "@claudemesh/registry";
 import { afterEach, describe, expect, it } from "vitest";
 import { Journal, type JournalFs, journalPrefixFor, nodeJournalFs } from "../../src/journal.js";
 import { StateStore } from "../../src/state-store.js";
-import { RecordingLogger, TempDirs } from "./helpers.js";
+import { RecordingLogger, TempDirs, waitFor } from "./helpers.js";
 
 const dirs = new TempDirs();
-const closers: (() => void)[] = [];
-afterEach(() => {
-  for (const close of closers.splice(0)) close();
+const closers: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  for (const close of closers.splice(0)) await close(); // no file may still be in creation
   dirs.removeAll();
 });
 
@@ -43,7 +43,11 @@ function persisted(dir: string, options: { coalesceMs?: number; fs?: JournalFs }
   return { registry, store, journal, logger, path };
 }
 
-const files = (dir: string) => readdirSync(dir).sort();
+/** The files in `dir`, leaving out empty journal generations (created ahead of their first line). */
+const files = (dir: string) =>
+  readdirSync(dir)
+    .filter((name) => !(name.startsWith("sessions.journal.") && statSync(join(dir, name)).size === 0))
+    .sort();
 
 describe("journal", () => {
   it("is on disk once recorded() resolves, 0600, and brings every session back after a crash", async () => {
@@ -67,7 +71,7 @@ describe("journal", () => {
     expect(loaded.replayed).toEqual({ generations: 1, applied: 4, skipped: 0 });
   });
 
-  it("writes the changes of one turn of the event loop in one write, in order, before written() resolves", async () => {
+  it("writes the first awaited change of a turn at once, and the rest of a busy turn together at its end", async () => {
     const dir = dirs.make();
     const writes: string[] = [];
     const fs: JournalFs = {
@@ -82,16 +86,25 @@ describe("journal", () => {
     const path = join(dir, "sessions.journal.0");
     await journal.written(); // nothing pending: resolves at once
     journal.append('{"n":1}');
-    journal.append('{"n":2}');
     const first = journal.written();
+    expect(writes).toEqual(['{"n":1}\n']); // written before written() returned
+    journal.append('{"n":2}');
     journal.append('{"n":3}');
-    expect(journal.written()).toBe(first); // one write covers the whole turn
-    await first;
-    expect(writes).toEqual(['{"n":1}\n{"n":2}\n{"n":3}\n']);
+    const rest = journal.written();
     journal.append('{"n":4}');
+    expect(writes).toHaveLength(1); // the rest of this turn waits for its end, in one write
+    await Promise.all([first, rest]);
+    expect(writes).toEqual(['{"n":1}\n', '{"n":2}\n{"n":3}\n{"n":4}\n']);
+    // A new turn: its first awaited change is written at once again.
+    journal.append('{"n":5}');
     await journal.written();
-    expect(writes).toHaveLength(2);
-    expect(readFileSync(path, "utf8")).toBe('{"n":1}\n{"n":2}\n{"n":3}\n{"n":4}\n');
+    expect(writes).toHaveLength(3);
+    // Changes nobody awaits (the reaper's removals) are written at the end of their turn.
+    journal.append('{"n":6}');
+    await waitFor(() => writes.length === 4, "the end-of-turn write");
+    expect(readFileSync(path, "utf8").trim().split("\n")).toEqual(
+      Array.from({ length: 6 }, (_, i) => `{"n":${i + 1}}`),
+    );
   });
 
   it("a state write cuts the journal and deletes what it holds; later changes start a new generation", async () => {
@@ -176,6 +189,10 @@ describe("journal", () => {
         opened++;
         return nodeJournalFs.openAppend(path);
       },
+      openAppendNow(path) {
+        opened++;
+        return nodeJournalFs.openAppendNow(path);
+      },
       write(fd, text) {
         if (failing) throw Object.assign(new Error("ENOSPC: no space left on device"), { code: "ENOSPC" });
         nodeJournalFs.write(fd, text);
@@ -190,7 +207,8 @@ describe("journal", () => {
     expect(registry.size).toBe(50);
     expect(logger.at("error")).toHaveLength(1);
     expect(journal.failures).toBe(1);
-    expect(opened).toBe(1); // one file tried, not one per request
+    // Generation 0 (ahead, then at once: nobody waited for it) and generation 1 ahead; not one per request.
+    expect(opened).toBeLessThanOrEqual(3);
 
     failing = false;
     await store.flush(); // the state write holds all 50 and re-arms the journal
@@ -200,6 +218,35 @@ describe("journal", () => {
     expect(logger.at("info").map((r) => r.msg)).toContain("journal writes work again");
     const loaded = persisted(dir).store.load();
     expect(loaded.kind === "loaded" && loaded.entries.length).toBe(51);
+  });
+
+  it("creates each generation's file ahead, off the event loop: a cut never opens a file on it", async () => {
+    const dir = dirs.make();
+    const openedNow: string[] = [];
+    const openedAhead: string[] = [];
+    const fs: JournalFs = {
+      ...nodeJournalFs,
+      async openAppend(path) {
+        const fd = await nodeJournalFs.openAppend(path);
+        openedAhead.push(basename(path)); // the journal sees the fd in the microtask after this
+        return fd;
+      },
+      openAppendNow(path) {
+        openedNow.push(basename(path));
+        return nodeJournalFs.openAppendNow(path);
+      },
+    };
+    const { registry, store } = persisted(dir, { fs });
+    store.load();
+    await waitFor(() => openedAhead.includes("sessions.journal.0"), "generation 0 created ahead");
+    registry.register(registration(1), null);
+    await store.recorded();
+    await waitFor(() => openedAhead.includes("sessions.journal.1"), "generation 1 created ahead");
+    await store.flush(); // cuts: later changes go to generation 1, whose file is ready
+    registry.register(registration(2), null);
+    await store.recorded();
+    expect(openedNow).toEqual([]);
+    expect(readFileSync(join(dir, "sessions.journal.1"), "utf8")).toContain('"session_id":"s2"');
   });
 
   it("ignores files that only look like generations, and appends after the newest one found", async () => {

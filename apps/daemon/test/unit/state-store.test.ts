@@ -7,9 +7,9 @@ import { RecordingLogger, TempDirs, waitFor } from "./helpers.js";
 
 const dirs = new TempDirs();
 const stores: StateStore[] = [];
-afterEach(() => {
+afterEach(async () => {
   vi.useRealTimers();
-  for (const store of stores.splice(0)) store.stop();
+  for (const store of stores.splice(0)) await store.stop();
   dirs.removeAll();
 });
 
