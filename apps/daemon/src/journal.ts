@@ -12,39 +12,43 @@
 // written deletes the generations it holds. At start the daemon replays every generation from
 // that one on over the state file (journal-codec.ts). Each generation's file is created ahead of
 // its first line, off the event loop (see JournalFs).
-import { close, open, openSync, readdirSync, readFileSync, writeSync } from "node:fs";
-import { unlink } from "node:fs/promises";
+import { closeSync, openSync, readdirSync, readFileSync, writeSync } from "node:fs";
+import { open, unlink } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import type { Logger } from "./logger.js";
 
 /**
- * The file system calls the journal makes, injectable so that faults can be tested. Only the
- * append itself runs on the event loop: creating, closing and deleting files are metadata
- * changes that can wait behind the state file's fsync for milliseconds, so they happen off it.
+ * The file system calls the journal makes, injectable so that faults can be tested.
+ *
+ * Only appends run on the event loop, each one opening the existing file, writing and closing
+ * it: creating and deleting files are metadata changes that can wait behind the state file's
+ * fsync for milliseconds, so they happen off the loop; and holding no descriptor between writes
+ * leaves the file system free to be remounted (read-only, say) while the daemon runs.
  */
 export interface JournalFs {
-  /** Opens for appending, creating the file 0600 (off the event loop). */
-  openAppend(path: string): Promise<number>;
-  /** Opens for appending at once: only when no file was prepared in time. */
-  openAppendNow(path: string): number;
-  write(fd: number, text: string): void;
-  /** Closes off the event loop; a failure is of no consequence for an append-only file. */
-  close(fd: number): void;
+  /** Creates the file 0600 unless it exists (off the event loop). */
+  create(path: string): Promise<void>;
+  /** Appends `text`, creating the file 0600 if it must. */
+  append(path: string, text: string): void;
   list(dir: string): string[];
   read(path: string): string;
   unlink(path: string): Promise<void>;
 }
 
 export const nodeJournalFs: JournalFs = {
-  openAppend: (path) =>
-    new Promise((resolve, reject) => open(path, "a", 0o600, (error, fd) => (error ? reject(error) : resolve(fd)))),
-  openAppendNow: (path) => openSync(path, "a", 0o600),
-  write(fd, text) {
-    const bytes = Buffer.from(text, "utf8");
-    let done = 0;
-    while (done < bytes.length) done += writeSync(fd, bytes, done);
+  async create(path) {
+    await (await open(path, "a", 0o600)).close();
   },
-  close: (fd) => close(fd, () => {}),
+  append(path, text) {
+    const fd = openSync(path, "a", 0o600);
+    try {
+      const bytes = Buffer.from(text, "utf8");
+      let done = 0;
+      while (done < bytes.length) done += writeSync(fd, bytes, done);
+    } finally {
+      closeSync(fd);
+    }
+  },
   list: (dir) => readdirSync(dir),
   read: (path) => readFileSync(path, "utf8"),
   unlink: (path) => unlink(path),
@@ -55,14 +59,6 @@ export interface JournalOptions {
   prefix: string;
   logger: Logger;
   fs?: JournalFs;
-}
-
-/** A generation's file being created ahead of its first line. */
-interface Ahead {
-  readonly generation: number;
-  /** Settles once the open has (and, if still wanted, `fd` is set). */
-  readonly opened: Promise<void>;
-  fd?: number;
 }
 
 export interface JournalContents {
@@ -76,16 +72,16 @@ export class Journal {
   readonly #logger: Logger;
   readonly #fs: JournalFs;
   #generation = 0;
-  #fd: number | undefined;
-  /** The file of a generation not yet written to, created ahead of its first append. */
-  #ahead: Ahead | undefined;
   #linesInGeneration = 0;
   #pending: string[] = [];
   /** The write at the end of this turn, once a change is pending. */
   #endOfTurn: Promise<void> | undefined;
   /** Whether `written()` has written already in this turn (then later callers wait for its end). */
   #wroteThisTurn = false;
+  /** The generation whose file is being created ahead of its first line, and that creation. */
+  #ahead: { readonly generation: number; readonly created: Promise<void> } | undefined;
   #failures = 0;
+  /** After a failed append, lines wait for the next state write (which holds them anyway). */
   #broken = false;
 
   constructor(options: JournalOptions) {
@@ -142,7 +138,6 @@ export class Journal {
         });
       }
     }
-    this.#closeFile();
     this.#generation = Math.max(from ?? 0, (onDisk.at(-1) ?? -1) + 1);
     this.#linesInGeneration = 0;
     this.#prepare(this.#generation);
@@ -184,7 +179,7 @@ export class Journal {
    * Writes what is pending. A failure (full disk, read-only dir) is logged and counted, never
    * thrown: those changes still reach the next state write, the journal only shortens the window.
    * After a failure the journal rests until that state write (one attempt per write, not one
-   * file per request on a full disk).
+   * per request on a full disk).
    */
   flush(): void {
     if (this.#pending.length === 0) return;
@@ -192,12 +187,9 @@ export class Journal {
     this.#pending = [];
     if (this.#broken) return;
     try {
-      if (this.#fd === undefined) {
-        this.#fd = this.#takeAhead(this.#generation) ?? this.#fs.openAppendNow(this.#pathOf(this.#generation));
-        this.#prepare(this.#generation + 1); // ready by the next cut, at least 25 ms away
-      }
-      this.#fs.write(this.#fd, `${lines.join("\n")}\n`);
+      this.#fs.append(this.#pathOf(this.#generation), `${lines.join("\n")}\n`);
       this.#linesInGeneration += lines.length;
+      this.#prepare(this.#generation + 1); // ready by the next cut, at least 25 ms away
       if (this.#failures > 0) this.#logger.info("journal writes work again", { prefix: this.#prefix });
       this.#failures = 0;
     } catch (error) {
@@ -209,7 +201,6 @@ export class Journal {
       }
       this.#failures++;
       this.#broken = true;
-      this.#closeFile();
     }
   }
 
@@ -220,12 +211,15 @@ export class Journal {
   cut(): number {
     this.flush();
     // After a failed append the file may end in a cut line: later lines go to a fresh one.
-    if (this.#linesInGeneration > 0 || this.#broken) this.#startGeneration();
+    if (this.#linesInGeneration > 0 || this.#broken) {
+      this.#generation++;
+      this.#linesInGeneration = 0;
+    }
     this.#broken = false;
     return this.#generation;
   }
 
-  /** Deletes the generations below `from`, which a state file now on disk holds. */
+  /** Deletes the generations below `from`, which a state file now on disk holds (off the loop). */
   async dropBelow(from: number): Promise<void> {
     for (const generation of this.#generationsOnDisk()) {
       if (generation >= from) break;
@@ -242,54 +236,17 @@ export class Journal {
     }
   }
 
-  /** Writes what is pending and closes the files (shutdown); resolves once no open is in flight. */
+  /** Writes what is pending (shutdown); resolves once no file creation is in flight. */
   async close(): Promise<void> {
     this.flush();
-    this.#closeFile();
-    const ahead = this.#ahead;
-    this.#ahead = undefined; // a file still being created is closed as soon as it is
-    await ahead?.opened;
+    await this.#ahead?.created;
   }
 
-  /** Starts creating the file of `generation` off the event loop (see JournalFs). */
+  /** Starts creating the file of `generation` off the event loop, unless that is under way. */
   #prepare(generation: number): void {
     if (this.#ahead?.generation === generation) return;
-    const stale = this.#ahead;
-    if (stale?.fd !== undefined) this.#fs.close(stale.fd);
-    const ahead: Ahead = {
-      generation,
-      opened: this.#fs.openAppend(this.#pathOf(generation)).then(
-        (fd) => {
-          if (this.#ahead === ahead) ahead.fd = fd;
-          else this.#fs.close(fd); // no longer wanted (taken over by a direct open, or closed)
-        },
-        () => {
-          // The first append opens it itself, and reports a failure then.
-          if (this.#ahead === ahead) this.#ahead = undefined;
-        },
-      ),
-    };
-    this.#ahead = ahead;
-  }
-
-  /** The file created ahead for `generation`, if it is ready. */
-  #takeAhead(generation: number): number | undefined {
-    const ahead = this.#ahead;
-    if (ahead?.generation !== generation) return undefined;
-    this.#ahead = undefined; // ready or not: a late one is closed when it arrives
-    return ahead.fd;
-  }
-
-  #startGeneration(): void {
-    this.#closeFile();
-    this.#generation++;
-    this.#linesInGeneration = 0;
-  }
-
-  #closeFile(): void {
-    if (this.#fd === undefined) return;
-    this.#fs.close(this.#fd);
-    this.#fd = undefined;
+    // A failure is of no consequence: the first append creates the file itself, or reports it.
+    this.#ahead = { generation, created: this.#fs.create(this.#pathOf(generation)).catch(() => {}) };
   }
 }
 

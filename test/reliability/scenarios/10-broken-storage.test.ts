@@ -91,6 +91,22 @@ it("keeps serving on a full disk, logs the failed writes, and saves once space i
   record("broken-storage-full-disk", { sessions: 20, consecutive_failed_writes_seen: failures, recovered: true });
 });
 
+/**
+ * Remounts `mount` read-only. The kernel refuses ("busy") while a file on it is open for writing:
+ * the daemon holds none between writes, but one of its writes may be under way at that instant.
+ */
+async function remountReadOnly(mount: string): Promise<void> {
+  await waitFor(() => {
+    try {
+      execFileSync("mount", ["-o", "remount,ro", mount], { stdio: "pipe" });
+      return true;
+    } catch (error) {
+      if (/busy/.test(String((error as { stderr?: Buffer }).stderr ?? error))) return false;
+      throw error;
+    }
+  }, "a read-only remount");
+}
+
 it("keeps serving when the dir turns read-only, and saves once it is writable again", async () => {
   const root = tempDir();
   const mount = join(root, "fs");
@@ -102,7 +118,7 @@ it("keeps serving when the dir turns read-only, and saves once it is writable ag
   const sleeper = spawnSleeper();
   await register(daemon.socket, { token: token(1), pid: sleeper.pid, session_id: "ro-1" });
   await waitFor(() => readFileSync(daemonPaths(dir).state, "utf8").includes("ro-1"), "first write");
-  execFileSync("mount", ["-o", "remount,ro", mount]);
+  await remountReadOnly(mount);
   await register(daemon.socket, { token: token(2), pid: sleeper.pid, session_id: "ro-2" });
   await waitFor(
     async () => metric((await http(daemon.socket, "GET", "/v1/metrics")).body, "claudemesh_state_write_failures") > 0,
@@ -110,6 +126,10 @@ it("keeps serving when the dir turns read-only, and saves once it is writable ag
   );
   expect(await listSessions(daemon.socket)).toHaveLength(2);
   expect(daemon.log()).toMatch(/could not write the state file; will retry.*EROFS/);
+  expect(daemon.log()).toMatch(/could not append to the journal.*EROFS/);
+  expect(
+    metric((await http(daemon.socket, "GET", "/v1/metrics")).body, "claudemesh_journal_write_failures"),
+  ).toBeGreaterThan(0);
   execFileSync("mount", ["-o", "remount,rw", mount]);
   await waitFor(() => readFileSync(daemonPaths(dir).state, "utf8").includes("ro-2"), "the retried write", 60_000);
   record("broken-storage-read-only", { recovered: true });

@@ -1,7 +1,7 @@
 // The journal closes the window between two state writes: a change is on disk before its client
 // is told (the routes await `recorded()`), a daemon that dies before its next state write gets it
 // back at start, and the journal never grows past what the last state write did not hold.
-import { mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { basename, join } from "node:path";
 import { decodeState, type RegistryEvent, SessionRegistry } from "@claudemesh/registry";
 import { afterEach, describe, expect, it } from "vitest";
@@ -76,9 +76,9 @@ describe("journal", () => {
     const writes: string[] = [];
     const fs: JournalFs = {
       ...nodeJournalFs,
-      write(fd, text) {
+      append(path, text) {
         writes.push(text);
-        nodeJournalFs.write(fd, text);
+        nodeJournalFs.append(path, text);
       },
     };
     const { journal } = persisted(dir, { fs });
@@ -182,20 +182,13 @@ describe("journal", () => {
   it("survives a failing disk: logs once, never throws, rests until the next state write", async () => {
     const dir = dirs.make();
     let failing = true;
-    let opened = 0;
+    let attempts = 0;
     const fs: JournalFs = {
       ...nodeJournalFs,
-      openAppend(path) {
-        opened++;
-        return nodeJournalFs.openAppend(path);
-      },
-      openAppendNow(path) {
-        opened++;
-        return nodeJournalFs.openAppendNow(path);
-      },
-      write(fd, text) {
+      append(path, text) {
+        attempts++;
         if (failing) throw Object.assign(new Error("ENOSPC: no space left on device"), { code: "ENOSPC" });
-        nodeJournalFs.write(fd, text);
+        nodeJournalFs.append(path, text);
       },
     };
     const { registry, store, journal, logger } = persisted(dir, { fs });
@@ -207,8 +200,7 @@ describe("journal", () => {
     expect(registry.size).toBe(50);
     expect(logger.at("error")).toHaveLength(1);
     expect(journal.failures).toBe(1);
-    // Generation 0 (ahead, then at once: nobody waited for it) and generation 1 ahead; not one per request.
-    expect(opened).toBeLessThanOrEqual(3);
+    expect(attempts).toBe(1); // one failed attempt, not one per request
 
     failing = false;
     await store.flush(); // the state write holds all 50 and re-arms the journal
@@ -220,32 +212,31 @@ describe("journal", () => {
     expect(loaded.kind === "loaded" && loaded.entries.length).toBe(51);
   });
 
-  it("creates each generation's file ahead, off the event loop: a cut never opens a file on it", async () => {
+  it("creates each generation's file ahead, off the event loop: appends never create one", async () => {
     const dir = dirs.make();
-    const openedNow: string[] = [];
-    const openedAhead: string[] = [];
+    const created: string[] = [];
+    const createdByAppend: string[] = [];
     const fs: JournalFs = {
       ...nodeJournalFs,
-      async openAppend(path) {
-        const fd = await nodeJournalFs.openAppend(path);
-        openedAhead.push(basename(path)); // the journal sees the fd in the microtask after this
-        return fd;
+      async create(path) {
+        await nodeJournalFs.create(path);
+        created.push(basename(path));
       },
-      openAppendNow(path) {
-        openedNow.push(basename(path));
-        return nodeJournalFs.openAppendNow(path);
+      append(path, text) {
+        if (!existsSync(path)) createdByAppend.push(basename(path));
+        nodeJournalFs.append(path, text);
       },
     };
     const { registry, store } = persisted(dir, { fs });
     store.load();
-    await waitFor(() => openedAhead.includes("sessions.journal.0"), "generation 0 created ahead");
+    await waitFor(() => created.includes("sessions.journal.0"), "generation 0 created ahead");
     registry.register(registration(1), null);
     await store.recorded();
-    await waitFor(() => openedAhead.includes("sessions.journal.1"), "generation 1 created ahead");
+    await waitFor(() => created.includes("sessions.journal.1"), "generation 1 created ahead");
     await store.flush(); // cuts: later changes go to generation 1, whose file is ready
     registry.register(registration(2), null);
     await store.recorded();
-    expect(openedNow).toEqual([]);
+    expect(createdByAppend).toEqual([]);
     expect(readFileSync(join(dir, "sessions.journal.1"), "utf8")).toContain('"session_id":"s2"');
   });
 
