@@ -40,6 +40,15 @@ it.each([
   let daemon = await startDaemon(dir);
   await register(daemon.socket, { token: token(1), pid: sleeper.pid, session_id: "before" });
   await waitFor(() => readFileSync(daemonPaths(dir).state, "utf8").includes("before"), "state written");
+  // And the journal generation that held it deleted: the state file is then its only copy, which
+  // this test damages. (Were the journal still holding it, the session would rightly come back.)
+  await waitFor(
+    () =>
+      readdirSync(dir)
+        .filter((name) => name.startsWith("sessions.journal."))
+        .every((name) => !readFileSync(join(dir, name), "utf8").includes("before")),
+    "the journal folded into the state file",
+  );
   daemon.child.kill("SIGKILL");
   await new Promise((r) => daemon.child.once("exit", r));
   const valid = readFileSync(daemonPaths(dir).state, "utf8");
