@@ -203,7 +203,8 @@ async function startHoldingLock(
       hub.closeAll();
       server.closeAllConnections();
       await Promise.race([store.flush(), new Promise((r) => setTimeout(r, deadline).unref())]);
-      void store.stop(); // writes what the journal has pending at once; closing its files may trail
+      // Writes what the journal has pending at once; tidying its files may not hold up the exit.
+      await Promise.race([store.stop(), new Promise((r) => setTimeout(r, 200).unref())]);
 
       if (socketIsOurs(paths.socket, inode) === "ours") {
         try {

@@ -236,10 +236,15 @@ export class Journal {
     }
   }
 
-  /** Writes what is pending (shutdown); resolves once no file creation is in flight. */
-  async close(): Promise<void> {
+  /**
+   * Writes what is pending (shutdown); resolves once no file creation is in flight. With
+   * `discard`, when a state file on disk holds every change, deletes every generation, so that a
+   * clean stop leaves no journal file behind.
+   */
+  async close(discard = false): Promise<void> {
     this.flush();
     await this.#ahead?.created;
+    if (discard) await this.dropBelow(Number.POSITIVE_INFINITY);
   }
 
   /** Starts creating the file of `generation` off the event loop, unless that is under way. */

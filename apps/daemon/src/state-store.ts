@@ -302,10 +302,15 @@ export class StateStore {
     }
   }
 
-  /** Stops any scheduled write without writing; writes what the journal has pending and closes it. */
+  /**
+   * Stops any scheduled write without writing, and closes the journal. When the state file on
+   * disk holds every change (nothing dirty, no write under way, the last one worked), the
+   * journal's files are deleted: a clean stop leaves only the state file.
+   */
   async stop(): Promise<void> {
     if (this.#timer !== undefined) clearTimeout(this.#timer);
     this.#timer = undefined;
-    await this.#journal?.close();
+    const saved = !this.#dirty && this.#writing === undefined && this.#failures === 0;
+    await this.#journal?.close(saved);
   }
 }

@@ -49,6 +49,8 @@ describe("persistence across restarts", () => {
     expect(await stopDaemon(daemon)).toEqual({ code: 0, signal: null });
     expect(existsSync(daemon.socket)).toBe(false);
     expect(existsSync(daemonPaths(dir).lock)).toBe(false);
+    // A clean stop leaves the state file and the log, no journal file.
+    expect(readdirSync(dir).sort()).toEqual(["sessions.jsonl"]);
 
     await killAndWait(ending);
     daemon = await startDaemonProcess(dir);

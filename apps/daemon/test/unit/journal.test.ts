@@ -240,6 +240,25 @@ describe("journal", () => {
     expect(readFileSync(join(dir, "sessions.journal.1"), "utf8")).toContain('"session_id":"s2"');
   });
 
+  it("a stop after a successful state write deletes the journal; a stop with unsaved changes keeps it", async () => {
+    const dir = dirs.make();
+    const clean = persisted(dir);
+    clean.store.load();
+    clean.registry.register(registration(1), null);
+    await clean.store.flush();
+    await clean.store.stop();
+    expect(readdirSync(dir)).toEqual(["sessions.jsonl"]);
+
+    const unsaved = persisted(dir);
+    unsaved.store.load();
+    unsaved.registry.register(registration(2), null);
+    await unsaved.store.recorded();
+    await unsaved.store.stop(); // no state write since the change: the journal is its only copy
+    expect(readFileSync(join(dir, "sessions.journal.1"), "utf8")).toContain('"session_id":"s2"');
+    const loaded = persisted(dir).store.load();
+    expect(loaded.kind === "loaded" && loaded.entries.map((e) => e.session.session_id)).toEqual(["s1", "s2"]);
+  });
+
   it("ignores files that only look like generations, and appends after the newest one found", async () => {
     const dir = dirs.make();
     for (const name of ["sessions.journal.7", "sessions.journal.x", "sessions.journal.3.tmp", "other.9"]) {
