@@ -59,47 +59,53 @@ async function serve() {
 }
 
 const token = "ab".repeat(32);
+const registration = {
+  headers: { "content-type": "application/json" },
+  body: JSON.stringify({ token, pid: process.pid, session_id: "s1" }),
+};
+
+/**
+ * Sends `request` while persistence is held, waits until the registry shows its change, and
+ * checks that no answer came before persistence was released.
+ */
+async function expectAnswerAfterPersist(
+  server: Awaited<ReturnType<typeof serve>>,
+  request: () => ReturnType<typeof http>,
+  applied: () => boolean,
+): Promise<void> {
+  server.hold();
+  let answered = false;
+  const answer = request().then((res) => {
+    answered = true;
+    return res;
+  });
+  await waitFor(applied, "the change to be applied");
+  // Applied, but not persisted: the client must not have its answer yet, even after another
+  // request has made a whole round trip (an answer sent at once would have arrived by then).
+  expect((await http(server.socket, "GET", "/v1/version")).status).toBe(200);
+  expect(answered).toBe(false);
+  server.release();
+  expect((await answer).status).toBe(200);
+}
 
 describe("acknowledging a change", () => {
   it("answers a registration only after it is persisted", async () => {
-    const { registry, socket, hold, release } = await serve();
-    hold();
-    let answered = false;
-    const answer = http(socket, "POST", "/v1/sessions/register", {
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify({ token, pid: process.pid, session_id: "s1" }),
-    }).then((res) => {
-      answered = true;
-      return res;
-    });
-    await waitFor(() => registry.size === 1, "the registration to be applied");
-    // Applied, but not persisted: the client must not have its answer yet, even after another
-    // request has made a whole round trip (an answer sent at once would have arrived by then).
-    expect((await http(socket, "GET", "/v1/version")).status).toBe(200);
-    expect(answered).toBe(false);
-    release();
-    expect((await answer).status).toBe(200);
+    const server = await serve();
+    await expectAnswerAfterPersist(
+      server,
+      () => http(server.socket, "POST", "/v1/sessions/register", registration),
+      () => server.registry.size === 1,
+    );
   });
 
   it("answers a deregistration only after it is persisted", async () => {
-    const { registry, socket, hold, release } = await serve();
-    const registered = await http(socket, "POST", "/v1/sessions/register", {
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify({ token, pid: process.pid, session_id: "s1" }),
-    });
-    expect(registered.status).toBe(200);
-    hold();
-    let answered = false;
-    const answer = http(socket, "DELETE", "/v1/sessions/me", {
-      headers: { authorization: `ClaudeMesh-Session ${token}` },
-    }).then((res) => {
-      answered = true;
-      return res;
-    });
-    await waitFor(() => registry.size === 0, "the deregistration to be applied");
-    expect((await http(socket, "GET", "/v1/version")).status).toBe(200);
-    expect(answered).toBe(false);
-    release();
-    expect((await answer).status).toBe(200);
+    const server = await serve();
+    expect((await http(server.socket, "POST", "/v1/sessions/register", registration)).status).toBe(200);
+    await expectAnswerAfterPersist(
+      server,
+      () =>
+        http(server.socket, "DELETE", "/v1/sessions/me", { headers: { authorization: `ClaudeMesh-Session ${token}` } }),
+      () => server.registry.size === 0,
+    );
   });
 });
