@@ -2,9 +2,13 @@
 //
 // The daemon counts in plain maps; the prom-client registry that exposes them (with the process
 // and event-loop metrics, whose monitor costs a timer) is built at the first scrape.
-// prom-client itself is imported statically: imported lazily from node_modules after the server
-// was listening, its CommonJS exports came back undefined (seen with Node 20.20, not understood);
-// a static import is the form that was verified.
+// prom-client itself is imported statically. Imported lazily from node_modules (the unbundled
+// daemon of the tests and benchmarks), it failed once the server was listening: Node 20's
+// realpathSync trusts the type of the *last* stat the process made, and after the daemon stats
+// its socket it stops resolving symlinks (nodejs/node#51142), so the import resolved through
+// pnpm's symlink and prom-client's own `require("tdigest")` was not found. In the CLI's bundle the
+// lazy import works, and measured 7 ms off an auto-start (B4 "absent": 155 vs 162 ms), too little
+// to carry the workaround.
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
 
 export interface MetricSources {
