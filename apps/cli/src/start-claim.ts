@@ -20,7 +20,8 @@ export interface StartClaim {
 
 /**
  * Takes the start claim at `path`, or returns undefined while another CLI holds it (or its holder
- * cannot be judged: a failed probe never proves a holder gone).
+ * cannot be judged: a failed probe never proves a holder gone). Never throws: a claim that cannot
+ * be written is skipped (see below).
  */
 export async function claimStart(
   path: string,
@@ -31,7 +32,15 @@ export async function claimStart(
   // Each pass either takes the claim, gives way to a live holder, or removes a stale claim (and
   // tries again); three passes cover a claim released or replaced while we looked.
   for (let pass = 0; pass < 3; pass++) {
-    if (createExclusive(path, content)) return { release: () => void unlinkIfUnchanged(path, content) };
+    let created: boolean;
+    try {
+      created = createExclusive(path, content);
+    } catch {
+      // The claim cannot be written (a read-only or full dir): start without one. The claim only
+      // spares the machine extra daemon boots; the daemon's own lock still keeps one daemon.
+      return { release: () => {} };
+    }
+    if (created) return { release: () => void unlinkIfUnchanged(path, content) };
     const state = await inspectLock(path, probe, now);
     switch (state.kind) {
       case "none":

@@ -82,6 +82,14 @@ describe("claimStart", () => {
     expect(readFileSync(path, "utf8")).toBe(content);
   });
 
+  it("starts without a claim, never failing, when the claim cannot be written", async () => {
+    const path = join(temp, "no-such-dir", "daemon.starting"); // stands for a read-only or full dir
+    const claim = await claimStart(path, probeFrom({}));
+    expect(claim).toBeDefined();
+    claim?.release();
+    expect(existsSync(path)).toBe(false);
+  });
+
   it("release leaves a claim that another CLI took over in place", async () => {
     const path = claimPath();
     const claim = await claimStart(path, probeFrom({}));
