@@ -12,6 +12,7 @@ import {
   writeFileSync,
 } from "node:fs";
 import { request } from "node:http";
+import { connect, createServer } from "node:net";
 import { join } from "node:path";
 import { daemonPaths } from "@claudemesh/client";
 import { afterEach, describe, expect, it } from "vitest";
@@ -277,5 +278,26 @@ describe("shutdown and self-check", () => {
     expect((await daemon.exited).code).toBe(1);
     expect(daemon.stderr()).toContain("socket path no longer reaches this daemon");
     expect(existsSync(daemonPaths(dir).lock)).toBe(false);
+  });
+
+  it("exits when another process takes its socket path over, leaving that process's socket alone", async () => {
+    const dir = tempDir();
+    const daemon = await startDaemonProcess(dir, ["--self-check-interval-ms", "50"]);
+    unlinkSync(daemon.socket);
+    const other = createServer((conn) => conn.end());
+    await new Promise<void>((resolve) => other.listen(daemon.socket, resolve));
+    try {
+      expect((await daemon.exited).code).toBe(1);
+      expect(daemon.stderr()).toContain('"state":"replaced"');
+      // The newcomer's socket is still there, and still reaches it.
+      expect(existsSync(daemon.socket)).toBe(true);
+      const reached = await new Promise<boolean>((resolve) => {
+        const conn = connect(daemon.socket, () => resolve(true)).on("error", () => resolve(false));
+        conn.on("connect", () => conn.destroy());
+      });
+      expect(reached).toBe(true);
+    } finally {
+      await new Promise((resolve) => other.close(resolve));
+    }
   });
 });
