@@ -18,11 +18,9 @@ import {
   requestJson,
   type VersionInfo,
 } from "@claudemesh/client";
-import { createProcessProbe } from "@claudemesh/registry";
 import { type CliContext, warn } from "./context.js";
 import { CliError, EXIT } from "./exit-codes.js";
 import { serviceFilePath, serviceManagerFor } from "./service/platform.js";
-import { claimStart } from "./start-claim.js";
 import { CLI_VERSION } from "./version.js";
 
 /** How long one request may take before the daemon counts as busy. */
@@ -198,6 +196,11 @@ const CLAIM_RETRY_MS = 50;
 export async function startAndWait(ctx: CliContext, deadlineMs = START_DEADLINE_MS): Promise<VersionInfo | undefined> {
   const end = Date.now() + deadlineMs;
   prepareDir(ctx);
+  // Loaded only here: a call that finds the daemon running never pays for the claim or the probe.
+  const [{ claimStart }, { createProcessProbe }] = await Promise.all([
+    import("./start-claim.js"),
+    import("@claudemesh/registry"),
+  ]);
   const probe = createProcessProbe();
   let started = false;
   let nextClaimAt = 0;
