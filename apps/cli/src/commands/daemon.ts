@@ -12,6 +12,7 @@ import { createProcessProbe } from "@claudemesh/registry";
 import { type CliContext, warn } from "../context.js";
 import { fetchHealth, fetchVersion, logTail, startAndWait } from "../daemon-control.js";
 import { CliError, EXIT } from "../exit-codes.js";
+import { untilInterrupted } from "../interruption.js";
 import { serviceName } from "../service/platform.js";
 
 export const STOP_DEADLINE_MS = 5_000;
@@ -183,11 +184,7 @@ export async function logsCommand(
   if (size > 0 && lines > 0) ctx.stdout.write(`${logTail(ctx, lines)}\n`);
   if (!options.follow) return EXIT.ok;
 
-  const controller = new AbortController();
-  options.signal?.addEventListener("abort", () => controller.abort(), { once: true });
-  const stop = () => controller.abort();
-  process.once("SIGINT", stop);
-  process.once("SIGTERM", stop);
+  const interruption = untilInterrupted(options.signal);
   let offset = size;
   const buffer = Buffer.alloc(64 * 1024);
   const pump = () => {
@@ -218,10 +215,9 @@ export async function logsCommand(
   } catch {
     warn(ctx, "cannot watch the log dir; polling");
   }
-  await new Promise<void>((resolve) => controller.signal.addEventListener("abort", () => resolve(), { once: true }));
+  await new Promise<void>((resolve) => interruption.signal.addEventListener("abort", () => resolve(), { once: true }));
   clearInterval(timer);
   watcher?.close();
-  process.off("SIGINT", stop);
-  process.off("SIGTERM", stop);
+  interruption.dispose();
   return EXIT.ok;
 }

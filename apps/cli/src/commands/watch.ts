@@ -5,6 +5,7 @@ import type { Session } from "@claudemesh/registry";
 import { type CliContext, warn } from "../context.js";
 import { ensureDaemon } from "../daemon-control.js";
 import { EXIT } from "../exit-codes.js";
+import { untilInterrupted } from "../interruption.js";
 import { fetchSessions, renderSessions } from "./sessions.js";
 
 /**
@@ -31,11 +32,7 @@ export async function watchSessions(
   options: { json?: boolean; signal?: AbortSignal; reconnectDelayMs?: number },
 ): Promise<number> {
   const { socket } = await ensureDaemon(ctx);
-  const controller = new AbortController();
-  options.signal?.addEventListener("abort", () => controller.abort(), { once: true });
-  const stop = () => controller.abort();
-  process.once("SIGINT", stop);
-  process.once("SIGTERM", stop);
+  const interruption = untilInterrupted(options.signal);
 
   // Subscribe first and hold events back until the list is out, so nothing falls in between.
   let listed = false;
@@ -44,7 +41,7 @@ export async function watchSessions(
     ctx.stdout.write(options.json ? `${JSON.stringify(event)}\n` : renderEvent(ctx, event));
   };
   const watching = watchEvents(socket, {
-    signal: controller.signal,
+    signal: interruption.signal,
     reconnectDelayMs: options.reconnectDelayMs ?? 500,
     onEvent: (event) => (listed ? print(event) : held.push(event)),
     onState: (state) => {
@@ -59,9 +56,7 @@ export async function watchSessions(
     for (const event of held.splice(0)) print(event);
     await watching;
   } finally {
-    controller.abort();
-    process.off("SIGINT", stop);
-    process.off("SIGTERM", stop);
+    interruption.dispose();
   }
   return EXIT.ok;
 }
