@@ -3,12 +3,9 @@
 // (ownerVerdict from @claudemesh/client): only a gone or replaced owner, or a file that has named
 // no owner for a while, is stale; a failed probe never is.
 import { readFileSync, statSync, unlinkSync } from "node:fs";
-import { type LockOwner, ownerVerdict, parseLockOwner } from "@claudemesh/client";
+import { type LockOwner, ownerVerdict, parseLockOwner, UNREADABLE_GRACE_MS } from "@claudemesh/client";
 import type { ProcessProbe } from "@claudemesh/registry";
 import { CLI_VERSION } from "./version.js";
-
-/** A lock that names no owner counts as stale only once this old (it may be being written). */
-export const UNREADABLE_GRACE_MS = 2_000;
 
 export type LockState =
   | { readonly kind: "none" }
@@ -24,7 +21,7 @@ function mtimeOf(path: string): number | undefined {
   }
 }
 
-export function readText(path: string): string | "missing" | "unreadable" {
+function readText(path: string): string | "missing" | "unreadable" {
   try {
     return readFileSync(path, "utf8");
   } catch (error) {

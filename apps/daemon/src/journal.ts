@@ -151,7 +151,7 @@ export class Journal {
       setImmediate(() => {
         this.#endOfTurn = undefined;
         this.#wroteThisTurn = false;
-        this.flush();
+        this.#flush();
         resolve();
       });
     });
@@ -169,7 +169,7 @@ export class Journal {
     if (this.#pending.length === 0) return Promise.resolve();
     if (!this.#wroteThisTurn) {
       this.#wroteThisTurn = true;
-      this.flush();
+      this.#flush();
       return Promise.resolve();
     }
     return this.#endOfTurn ?? Promise.resolve();
@@ -181,7 +181,7 @@ export class Journal {
    * After a failure the journal rests until that state write (one attempt per write, not one
    * per request on a full disk).
    */
-  flush(): void {
+  #flush(): void {
     if (this.#pending.length === 0) return;
     const lines = this.#pending;
     this.#pending = [];
@@ -209,7 +209,7 @@ export class Journal {
    * state taken now does not hold. Called just before the registry is snapshotted for a state write.
    */
   cut(): number {
-    this.flush();
+    this.#flush();
     // After a failed append the file may end in a cut line: later lines go to a fresh one.
     if (this.#linesInGeneration > 0 || this.#broken) {
       this.#generation++;
@@ -242,7 +242,7 @@ export class Journal {
    * clean stop leaves no journal file behind.
    */
   async close(discard = false): Promise<void> {
-    this.flush();
+    this.#flush();
     await this.#ahead?.created;
     if (discard) await this.dropBelow(Number.POSITIVE_INFINITY);
   }

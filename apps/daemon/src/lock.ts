@@ -3,7 +3,7 @@
 // daemon's whole life. A lock whose owner is gone is stale and may be reclaimed; a live one is
 // never touched.
 import { readFileSync, statSync, unlinkSync } from "node:fs";
-import { createExclusive, type LockOwner, ownerVerdict, parseLockOwner } from "@claudemesh/client";
+import { createExclusive, type LockOwner, ownerVerdict, parseLockOwner, UNREADABLE_GRACE_MS } from "@claudemesh/client";
 import type { ProcessProbe } from "@claudemesh/registry";
 
 export { readLockOwner } from "@claudemesh/client";
@@ -52,7 +52,6 @@ function tryUnlink(path: string): void {
 }
 
 const RECLAIM_STALE_MS = 10_000;
-const UNREADABLE_GRACE_MS = 2_000;
 
 export interface AcquireOptions {
   probe: ProcessProbe;

@@ -138,7 +138,7 @@ export class StateStore {
     const file = this.#loadFile();
     if (file.kind === "missing") {
       const { entries, replayed } = this.#replay([], 0);
-      return replayed.applied + replayed.skipped > 0 ? { kind: "loaded", entries, replayed } : file;
+      return replayed.generations > 0 ? { kind: "loaded", entries, replayed } : file;
     }
     if (file.kind === "loaded") return { kind: "loaded", ...this.#replay(file.entries, file.journalFrom) };
     return { ...file, ...this.#replay([], undefined) };

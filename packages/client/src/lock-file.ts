@@ -3,6 +3,9 @@
 import { linkSync, readFileSync, unlinkSync, writeFileSync } from "node:fs";
 import type { ProbeResult } from "@claudemesh/registry";
 
+/** A lock file that names no owner counts as stale only once this old: it may be being written. */
+export const UNREADABLE_GRACE_MS = 2_000;
+
 export interface LockOwner {
   readonly pid: number;
   readonly start_time: string | null;
