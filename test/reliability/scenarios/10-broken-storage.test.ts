@@ -27,6 +27,15 @@ afterEach(async () => {
   await cleanup();
 });
 
+/** A fresh tmpfs of `size` (0700), unmounted after the file's tests. */
+function mountTmpfs(size: string): string {
+  const mount = join(tempDir(), "fs");
+  mkdirSync(mount, { mode: 0o700 });
+  execFileSync("mount", ["-t", "tmpfs", "-o", `size=${size},mode=0700`, "tmpfs", mount]);
+  mounts.push(mount);
+  return mount;
+}
+
 function metric(text: string, name: string): number {
   return Number(new RegExp(`^${name} (\\S+)$`, "m").exec(text)?.[1]);
 }
@@ -65,11 +74,7 @@ it.each([
 });
 
 it("keeps serving on a full disk, logs the failed writes, and saves once space is back", async () => {
-  const root = tempDir();
-  const mount = join(root, "fs");
-  mkdirSync(mount, { mode: 0o700 });
-  execFileSync("mount", ["-t", "tmpfs", "-o", "size=256k,mode=0700", "tmpfs", mount]);
-  mounts.push(mount);
+  const mount = mountTmpfs("256k");
   const dir = join(mount, "d");
   const daemon = await startDaemon(dir, ["--reaper-interval-ms", "200"]);
   const sleeper = spawnSleeper();
@@ -117,11 +122,7 @@ async function remountReadOnly(mount: string): Promise<void> {
 }
 
 it("keeps serving when the dir turns read-only, and saves once it is writable again", async () => {
-  const root = tempDir();
-  const mount = join(root, "fs");
-  mkdirSync(mount, { mode: 0o700 });
-  execFileSync("mount", ["-t", "tmpfs", "-o", "size=1m,mode=0700", "tmpfs", mount]);
-  mounts.push(mount);
+  const mount = mountTmpfs("1m");
   const dir = join(mount, "d");
   const daemon = await startDaemon(dir);
   const sleeper = spawnSleeper();
