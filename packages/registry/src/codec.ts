@@ -7,7 +7,7 @@
 // a file cut mid-line fails to parse. Either way decoding fails whole: never a half-valid registry.
 // `journal_from` (optional, default 0) is the first journal generation holding changes made after
 // this state was taken (see journal-codec.ts); older generations are already in it.
-import { isTokenHash, parseSession, toSession } from "./model.js";
+import { isTokenHash, parseSession, toStoredSession } from "./model.js";
 import type { RegistryEntry } from "./registry.js";
 
 export const STATE_FORMAT = "claudemesh-sessions";
@@ -39,7 +39,7 @@ export function encodeHeader(count: number, savedAt: number, journalFrom = 0): s
 }
 
 export function encodeEntry(entry: RegistryEntry): string {
-  return JSON.stringify({ token_hash: entry.tokenHash, ...toSession(entry.session) });
+  return JSON.stringify({ token_hash: entry.tokenHash, ...toStoredSession(entry.session) });
 }
 
 export function encodeState(entries: readonly RegistryEntry[], savedAt: number, journalFrom = 0): string {

@@ -8,11 +8,11 @@
 // (keeping its position, so the order stays oldest first) and evicts another token's holder of
 // the same session id. Replaying a journal over a state file that already holds its changes
 // yields that same state, so a journal may safely be replayed twice.
-import { isTokenHash, parseSession, toSession } from "./model.js";
+import { isTokenHash, parseSession, toStoredSession } from "./model.js";
 import type { RegistryEntry } from "./registry.js";
 
 export function encodeJournalPut(entry: RegistryEntry): string {
-  return JSON.stringify({ op: "put", token_hash: entry.tokenHash, ...toSession(entry.session) });
+  return JSON.stringify({ op: "put", token_hash: entry.tokenHash, ...toStoredSession(entry.session) });
 }
 
 export function encodeJournalDelete(tokenHash: string): string {

@@ -1,8 +1,38 @@
-// The session wire form and its validation, exactly as CONTRACT.md states it.
+// The session model and its validation, exactly as CONTRACT.md states it.
 // Pure: no I/O. Defaults that depend on the environment are injected by the caller.
+import type { KeyObject } from "node:crypto";
 
-/** A session as the API returns it. It never carries the token or its hash. */
-export interface Session {
+/** What a session says it is doing; null until it says. */
+export type SessionStatus = "working" | "idle" | "waiting";
+export const SESSION_STATUSES: readonly SessionStatus[] = ["working", "idle", "waiting"];
+
+/** What happens to messages sent to a session: pushed and pulled, only pulled, or refused. */
+export type InboundPolicy = "accept" | "hold" | "refuse";
+export const INBOUND_POLICIES: readonly InboundPolicy[] = ["accept", "hold", "refuse"];
+
+/** The member key vouching for a session key until `expires_at` (hex keys, epoch ms). */
+export interface ParentAttestation {
+  readonly session_pubkey: string;
+  readonly parent_member_pubkey: string;
+  readonly expires_at: number;
+  readonly signature: string;
+}
+
+/**
+ * A session's verifiable identity: its ed25519 key and the member's attestation of it. Held in
+ * memory only: the secret key is never persisted, returned or logged. toSession and
+ * toStoredSession are the gates that keep it in: they copy explicit public fields only.
+ */
+export interface SessionPresence {
+  readonly session_pubkey: string;
+  readonly session_secret_key: KeyObject;
+  readonly parent_attestation: ParentAttestation;
+  /** `SHA256:` fingerprint of the parent member key. */
+  readonly member_fingerprint: string;
+}
+
+/** The fields of a session that are persisted: the v1 fields and what a session says about itself. */
+export interface StoredSession {
   readonly session_id: string;
   readonly mesh: string;
   readonly display_name: string;
@@ -16,6 +46,44 @@ export interface Session {
   readonly registered_at: number;
   /** First 8 hex chars of the token, for humans. */
   readonly token_prefix: string;
+  /** Up to 280 printable characters the session sets about what it is doing. */
+  readonly summary?: string;
+  /** Absent means null. */
+  readonly status?: SessionStatus | null;
+  /** Absent means accept. */
+  readonly inbound?: InboundPolicy;
+}
+
+/** What the registry holds for a live session: its stored fields and, in memory only, its presence. */
+export interface SessionRecord extends StoredSession {
+  readonly presence?: SessionPresence;
+}
+
+/**
+ * A session as the API returns it. It never carries the token, its hash or a secret key.
+ * The v2 fields are optional in the type: an older daemon does not send them.
+ */
+export interface Session {
+  readonly session_id: string;
+  readonly mesh: string;
+  readonly display_name: string;
+  readonly pid: number;
+  readonly cwd?: string;
+  readonly role?: string;
+  readonly groups?: readonly string[];
+  readonly start_time: string | null;
+  readonly registered_at: number;
+  readonly token_prefix: string;
+  /** Hex ed25519 public key of the session; null while a restored session's new key is minted. */
+  readonly session_pubkey?: string | null;
+  readonly member_fingerprint?: string | null;
+  readonly attestation_expires_at?: number | null;
+  readonly summary?: string | null;
+  readonly status?: SessionStatus | null;
+  readonly inbound?: InboundPolicy;
+  readonly origin?: "local" | "remote";
+  /** The host name of the daemon holding the session. */
+  readonly host?: string;
 }
 
 /** The fields a client sends to register; the daemon sets the rest. */
@@ -28,6 +96,10 @@ export interface Registration {
   readonly cwd?: string;
   readonly role?: string;
   readonly groups?: readonly string[];
+  readonly summary?: string;
+  readonly inbound?: InboundPolicy;
+  /** Verified by the daemon (packages/mesh) before the registry sees it, or minted there. */
+  readonly presence?: SessionPresence;
 }
 
 /** Defaults for the optional fields a registration may leave out. */
@@ -59,6 +131,7 @@ export const LIMITS = {
   groups: 32,
   group: 64,
   cwd: 4096,
+  summary: 280,
   /** pid_t is a signed 32-bit integer on every platform we run on. */
   pid: 2_147_483_647,
 } as const;
@@ -114,6 +187,14 @@ function printable(min: number, max: number): Check {
 const checkDisplayName = printable(1, LIMITS.displayName);
 const checkRole = printable(0, LIMITS.role);
 const checkGroup = printable(0, LIMITS.group);
+const checkSummary = printable(0, LIMITS.summary);
+
+function oneOf(values: readonly string[]): Check {
+  return (v) => (typeof v === "string" && values.includes(v) ? undefined : `must be one of ${values.join(", ")}`);
+}
+const checkInbound = oneOf(INBOUND_POLICIES);
+const checkStatusValue = oneOf(SESSION_STATUSES);
+const checkStatus: Check = (v) => (v === null ? undefined : checkStatusValue(v));
 
 const checkPid: Check = (v) =>
   typeof v === "number" && Number.isInteger(v) && v > 0 && v <= LIMITS.pid
@@ -175,6 +256,8 @@ const REGISTRATION_CHECKS: ReadonlyArray<[string, Check, boolean]> = [
   ["cwd", checkCwd, false],
   ["role", checkRole, false],
   ["groups", checkGroups, false],
+  ["summary", checkSummary, false],
+  ["inbound", checkInbound, false],
 ];
 
 function basename(path: string): string {
@@ -206,6 +289,8 @@ export function parseRegistration(raw: unknown, defaults: RegistrationDefaults):
     ...(cwd !== undefined && { cwd }),
     ...(raw.role !== undefined && { role: raw.role as string }),
     ...(raw.groups !== undefined && { groups: Object.freeze([...(raw.groups as string[])]) }),
+    ...(raw.summary !== undefined && { summary: raw.summary as string }),
+    ...(raw.inbound !== undefined && { inbound: raw.inbound as InboundPolicy }),
   };
   return { ok: true, value };
 }
@@ -221,21 +306,53 @@ const SESSION_CHECKS: ReadonlyArray<[string, Check, boolean]> = [
   ["start_time", checkStartTime, true],
   ["registered_at", checkRegisteredAt, true],
   ["token_prefix", checkTokenPrefix, true],
+  ["summary", checkSummary, false],
+  ["status", checkStatus, false],
+  ["inbound", checkInbound, false],
 ];
 
 /** Validates a complete session record (as stored by the persistence codec). */
-export function parseSession(raw: unknown): Parsed<Session> {
+export function parseSession(raw: unknown): Parsed<StoredSession> {
   if (!isRecord(raw)) return { ok: false, error: new FieldError("session", "must be a JSON object") };
   const error = firstError(raw, SESSION_CHECKS);
   if (error) return { ok: false, error };
-  return { ok: true, value: toSession(raw as unknown as Session) };
+  return { ok: true, value: toStoredSession(raw as unknown as StoredSession) };
 }
 
-/**
- * Builds a session from an explicit field list. Every response and every stored record goes
- * through here, so no other property (a token, a hash) can ever slip through.
- */
-export function toSession(s: Session): Session {
+/** What a session may change about itself (PATCH /v1/sessions/me). */
+export interface SessionPatch {
+  /** An empty string clears the summary. */
+  readonly summary?: string;
+  readonly status?: SessionStatus | null;
+  readonly inbound?: InboundPolicy;
+}
+
+const PATCH_CHECKS: ReadonlyArray<[string, Check, boolean]> = [
+  ["summary", checkSummary, false],
+  ["status", checkStatus, false],
+  ["inbound", checkInbound, false],
+];
+
+/** Validates a patch body; at least one known field must be set. */
+export function parseSessionPatch(raw: unknown): Parsed<SessionPatch> {
+  if (!isRecord(raw)) return { ok: false, error: new FieldError("body", "must be a JSON object") };
+  const error = firstError(raw, PATCH_CHECKS);
+  if (error) return { ok: false, error };
+  if (raw.summary === undefined && raw.status === undefined && raw.inbound === undefined) {
+    return { ok: false, error: new FieldError("body", "must set at least one of summary, status, inbound") };
+  }
+  return {
+    ok: true,
+    value: {
+      ...(raw.summary !== undefined && { summary: raw.summary as string }),
+      ...(raw.status !== undefined && { status: raw.status as SessionStatus | null }),
+      ...(raw.inbound !== undefined && { inbound: raw.inbound as InboundPolicy }),
+    },
+  };
+}
+
+/** The stored fields, from an explicit list: what the state file and the journal hold. */
+export function toStoredSession(s: StoredSession): StoredSession {
   return Object.freeze({
     session_id: s.session_id,
     mesh: s.mesh,
@@ -247,5 +364,45 @@ export function toSession(s: Session): Session {
     start_time: s.start_time,
     registered_at: s.registered_at,
     token_prefix: s.token_prefix,
+    ...(s.summary !== undefined && s.summary !== "" && { summary: s.summary }),
+    ...(s.status !== undefined && s.status !== null && { status: s.status }),
+    ...(s.inbound !== undefined && s.inbound !== "accept" && { inbound: s.inbound }),
+  });
+}
+
+/** Where a session lives, for its wire form: this daemon's, or one learned from another daemon. */
+export interface SessionOrigin {
+  readonly origin: "local" | "remote";
+  readonly host?: string;
+}
+
+const LOCAL: SessionOrigin = { origin: "local" };
+
+/**
+ * The wire form of a session, from an explicit field list. Every response and every event goes
+ * through here, so no other property (a token, a hash, a secret key) can ever slip through: of
+ * the presence, only the public key, the member's fingerprint and the expiry leave.
+ */
+export function toSession(s: SessionRecord, where: SessionOrigin = LOCAL): Session {
+  const presence = s.presence;
+  return Object.freeze({
+    session_id: s.session_id,
+    mesh: s.mesh,
+    display_name: s.display_name,
+    pid: s.pid,
+    ...(s.cwd !== undefined && { cwd: s.cwd }),
+    ...(s.role !== undefined && { role: s.role }),
+    ...(s.groups !== undefined && { groups: Object.freeze([...s.groups]) }),
+    start_time: s.start_time,
+    registered_at: s.registered_at,
+    token_prefix: s.token_prefix,
+    session_pubkey: presence?.session_pubkey ?? null,
+    member_fingerprint: presence?.member_fingerprint ?? null,
+    attestation_expires_at: presence?.parent_attestation.expires_at ?? null,
+    summary: s.summary === undefined || s.summary === "" ? null : s.summary,
+    status: s.status ?? null,
+    inbound: s.inbound ?? "accept",
+    origin: where.origin,
+    ...(where.host !== undefined && { host: where.host }),
   });
 }

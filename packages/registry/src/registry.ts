@@ -1,26 +1,47 @@
 // The in-memory session registry: two indexes kept consistent, and an event for every change.
 // Pure: the clock is injected, nothing here touches the file system or the process table.
-import { type Registration, type Session, toSession } from "./model.js";
+import {
+  type Registration,
+  type SessionPatch,
+  type SessionPresence,
+  type SessionRecord,
+  toStoredSession,
+} from "./model.js";
 import { hashToken, tokenPrefix } from "./token.js";
 
 /** Why a session was removed. */
 export type RemovalReason = "replaced" | "exited" | "pid_reused" | "deregistered";
 
 /**
- * A change. `tokenHash` names the entry for persistence (the daemon's journal); anything sent to
- * clients is built from `type`, `reason` and `session` alone.
+ * Why a live session changed: it set its summary, status or inbound policy (`updated`), or it got
+ * a new presence (`presence`: a fresh key after a restore, or a renewed attestation). Only
+ * `updated` changes what is persisted.
+ */
+export type UpdateReason = "updated" | "presence";
+
+/**
+ * A change. `session` is the record, its presence (secret key included) with it, so that what
+ * subscribes here (the daemon's mesh code, a transport to other machines) can act on it;
+ * `tokenHash` names the entry for persistence (the daemon's journal). Anything sent to clients is
+ * built from `type`, `reason` and toSession(`session`) alone.
  */
 export type RegistryEvent =
   | {
       readonly type: "session_registered";
       readonly reason: "registered";
-      readonly session: Session;
+      readonly session: SessionRecord;
+      readonly tokenHash: string;
+    }
+  | {
+      readonly type: "session_updated";
+      readonly reason: UpdateReason;
+      readonly session: SessionRecord;
       readonly tokenHash: string;
     }
   | {
       readonly type: "session_deregistered";
       readonly reason: RemovalReason;
-      readonly session: Session;
+      readonly session: SessionRecord;
       readonly tokenHash: string;
     };
 
@@ -29,7 +50,7 @@ export type RegistryListener = (event: RegistryEvent) => void;
 /** A stored session with the hash of its token. The raw token is never kept. */
 export interface RegistryEntry {
   readonly tokenHash: string;
-  readonly session: Session;
+  readonly session: SessionRecord;
 }
 
 /**
@@ -44,7 +65,7 @@ export interface EntrySnapshot {
 }
 
 export interface RegisterResult {
-  readonly session: Session;
+  readonly session: SessionRecord;
   /** True when the session id was held by another token whose entry this one replaced. */
   readonly replaced: boolean;
 }
@@ -57,8 +78,14 @@ export interface RegistryOptions {
 
 interface MutableEntry {
   tokenHash: string;
-  session: Session;
+  session: SessionRecord;
   revision: number;
+}
+
+/** A record from its stored fields and a presence: a frozen copy that shares nothing mutable. */
+function record(session: SessionRecord, presence: SessionPresence | undefined): SessionRecord {
+  const stored = toStoredSession(session);
+  return Object.freeze(presence === undefined ? stored : { ...stored, presence });
 }
 
 export class SessionRegistry {
@@ -87,7 +114,8 @@ export class SessionRegistry {
 
   /**
    * Registers a session. The same token registering again updates its entry in place (keeping
-   * its age); a session id held by another token replaces that other entry.
+   * its age, and its summary, status and inbound policy unless the registration sets them); a
+   * session id held by another token replaces that other entry.
    */
   register(registration: Registration, startTime: string | null): RegisterResult {
     const tokenHash = hashToken(registration.token);
@@ -98,18 +126,31 @@ export class SessionRegistry {
       this.#remove(holder, "replaced");
       replaced = true;
     }
-    const session = toSession({
-      session_id: registration.session_id,
-      mesh: registration.mesh,
-      display_name: registration.display_name,
-      pid: registration.pid,
-      ...(registration.cwd !== undefined && { cwd: registration.cwd }),
-      ...(registration.role !== undefined && { role: registration.role }),
-      ...(registration.groups !== undefined && { groups: registration.groups }),
-      start_time: startTime,
-      registered_at: own?.session.registered_at ?? this.#now(),
-      token_prefix: tokenPrefix(registration.token),
-    });
+    const summary = registration.summary ?? own?.session.summary;
+    const inbound = registration.inbound ?? own?.session.inbound;
+    const status = own?.session.status;
+    const session = record(
+      {
+        session_id: registration.session_id,
+        mesh: registration.mesh,
+        display_name: registration.display_name,
+        pid: registration.pid,
+        ...(registration.cwd !== undefined && { cwd: registration.cwd }),
+        ...(registration.role !== undefined && { role: registration.role }),
+        ...(registration.groups !== undefined && { groups: registration.groups }),
+        start_time: startTime,
+        registered_at: own?.session.registered_at ?? this.#now(),
+        token_prefix: tokenPrefix(registration.token),
+        ...(summary !== undefined && { summary }),
+        ...(status !== undefined && { status }),
+        ...(inbound !== undefined && { inbound }),
+      },
+      // An attestation names its session id and mesh: it survives a re-registration only with both.
+      registration.presence ??
+        (own?.session.session_id === registration.session_id && own.session.mesh === registration.mesh
+          ? own.session.presence
+          : undefined),
+    );
     if (own !== undefined) {
       if (own.session.session_id !== session.session_id) this.#bySessionId.delete(own.session.session_id);
       own.session = session;
@@ -123,23 +164,52 @@ export class SessionRegistry {
     return { session, replaced };
   }
 
-  /** Puts back an entry read from persistence. Refuses one that clashes with an existing entry. */
+  /**
+   * Puts back an entry read from persistence, with the presence it is given (a restored session
+   * gets a fresh one). Refuses one that clashes with an existing entry.
+   */
   restore(entry: RegistryEntry): boolean {
     if (this.#byTokenHash.has(entry.tokenHash) || this.#bySessionId.has(entry.session.session_id)) return false;
-    this.#insert({ tokenHash: entry.tokenHash, session: toSession(entry.session), revision: this.#nextRevision++ });
+    this.#insert({
+      tokenHash: entry.tokenHash,
+      session: record(entry.session, entry.session.presence),
+      revision: this.#nextRevision++,
+    });
     return true;
   }
 
-  resolve(token: string): Session | undefined {
+  /** The live session of a token, its presence included. */
+  resolve(token: string): SessionRecord | undefined {
     return this.#byTokenHash.get(hashToken(token))?.session;
   }
 
-  get(sessionId: string): Session | undefined {
+  get(sessionId: string): SessionRecord | undefined {
     return this.#bySessionId.get(sessionId)?.session;
   }
 
+  /** Applies what a session changes about itself. Returns the new record, or undefined for an unknown token. */
+  update(token: string, patch: SessionPatch): SessionRecord | undefined {
+    const entry = this.#byTokenHash.get(hashToken(token));
+    if (entry === undefined) return undefined;
+    const { presence, ...current } = entry.session;
+    this.#replace(entry, record({ ...current, ...patch }, presence), "updated");
+    return entry.session;
+  }
+
+  /**
+   * Gives a live session a new presence (a fresh key, a renewed attestation), unless the entry
+   * changed since `revision` was read (then whoever changed it decided its presence). Returns
+   * whether it was applied.
+   */
+  setPresence(tokenHash: string, revision: number, presence: SessionPresence): boolean {
+    const entry = this.#byTokenHash.get(tokenHash);
+    if (entry === undefined || entry.revision !== revision) return false;
+    this.#replace(entry, record(entry.session, presence), "presence");
+    return true;
+  }
+
   /** Removes the session of this token. Returns it, or undefined when the token is unknown. */
-  deregister(token: string): Session | undefined {
+  deregister(token: string): SessionRecord | undefined {
     const entry = this.#byTokenHash.get(hashToken(token));
     if (entry === undefined) return undefined;
     this.#remove(entry, "deregistered");
@@ -147,8 +217,8 @@ export class SessionRegistry {
   }
 
   /** Sessions oldest first, optionally only those of one mesh. */
-  list(filter: { mesh?: string } = {}): Session[] {
-    const out: Session[] = [];
+  list(filter: { mesh?: string } = {}): SessionRecord[] {
+    const out: SessionRecord[] = [];
     for (const entry of this.#byTokenHash.values()) {
       if (filter.mesh === undefined || entry.session.mesh === filter.mesh) out.push(entry.session);
     }
@@ -158,6 +228,15 @@ export class SessionRegistry {
   /** Every entry with its token hash, oldest first: what the persistence codec stores. */
   entries(): RegistryEntry[] {
     return Array.from(this.#byTokenHash.values(), (e) => ({ tokenHash: e.tokenHash, session: e.session }));
+  }
+
+  /** Every entry with its revision, oldest first: what a task that may change entries later works from. */
+  revisions(): { tokenHash: string; revision: number; session: SessionRecord }[] {
+    return Array.from(this.#byTokenHash.values(), (e) => ({
+      tokenHash: e.tokenHash,
+      revision: e.revision,
+      session: e.session,
+    }));
   }
 
   snapshot(): EntrySnapshot[] {
@@ -189,6 +268,13 @@ export class SessionRegistry {
     this.#generation++;
     this.#byTokenHash.set(entry.tokenHash, entry);
     this.#bySessionId.set(entry.session.session_id, entry);
+  }
+
+  #replace(entry: MutableEntry, session: SessionRecord, reason: UpdateReason): void {
+    entry.session = session;
+    entry.revision = this.#nextRevision++;
+    this.#generation++;
+    this.#emit({ type: "session_updated", reason, session, tokenHash: entry.tokenHash });
   }
 
   #remove(entry: MutableEntry, reason: RemovalReason): void {
