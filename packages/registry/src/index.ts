@@ -1,3 +1,4 @@
+export * from "./checkpoint.js";
 export * from "./codec.js";
 export * from "./identity/index.js";
 export * from "./journal-codec.js";

@@ -8,6 +8,7 @@
 // (keeping its position, so the order stays oldest first) and evicts another token's holder of
 // the same session id. Replaying a journal over a state file that already holds its changes
 // yields that same state, so a journal may safely be replayed twice.
+import { replayLines, type SkippedLine } from "./checkpoint.js";
 import { isTokenHash, parseSession, toStoredSession } from "./model.js";
 import type { RegistryEntry } from "./registry.js";
 
@@ -19,14 +20,7 @@ export function encodeJournalDelete(tokenHash: string): string {
   return JSON.stringify({ op: "del", token_hash: tokenHash });
 }
 
-/** A journal line replay did not apply, and why. */
-export interface SkippedLine {
-  /** Index of its text in the `journals` given to replay. */
-  readonly journal: number;
-  /** 1-based line within that text. */
-  readonly line: number;
-  readonly reason: string;
-}
+export type { SkippedLine } from "./checkpoint.js";
 
 export interface ReplayResult {
   readonly entries: RegistryEntry[];
@@ -37,14 +31,7 @@ export interface ReplayResult {
 
 type Change = { op: "put"; entry: RegistryEntry } | { op: "del"; tokenHash: string };
 
-function parseLine(text: string): Change | string {
-  let raw: unknown;
-  try {
-    raw = JSON.parse(text);
-  } catch {
-    return "not valid JSON";
-  }
-  if (typeof raw !== "object" || raw === null) return "not an object";
+function parseLine(raw: object): Change | string {
   const { op, token_hash: tokenHash, ...fields } = raw as Record<string, unknown>;
   if (!isTokenHash(tokenHash)) return "token_hash must be 64 lowercase hex characters";
   if (op === "del") return { op, tokenHash };
@@ -73,34 +60,23 @@ export function replayJournal(base: readonly RegistryEntry[], journals: readonly
     byHash.delete(tokenHash);
     if (hashById.get(entry.session.session_id) === tokenHash) hashById.delete(entry.session.session_id);
   };
-  let applied = 0;
-  const skipped: SkippedLine[] = [];
-  journals.forEach((text, journal) => {
-    const lines = text.split("\n");
-    const cut = lines.pop() ?? ""; // "" when the text ends with its newline
-    if (cut !== "") skipped.push({ journal, line: lines.length + 1, reason: "cut short (no final newline)" });
-    lines.forEach((line, i) => {
-      if (line === "") return;
-      const change = parseLine(line);
-      if (typeof change === "string") {
-        skipped.push({ journal, line: i + 1, reason: change });
-        return;
-      }
-      applied++;
-      if (change.op === "del") {
-        remove(change.tokenHash);
-        return;
-      }
-      const { entry } = change;
-      const holder = hashById.get(entry.session.session_id);
-      if (holder !== undefined && holder !== entry.tokenHash) remove(holder);
-      const own = byHash.get(entry.tokenHash);
-      if (own !== undefined && hashById.get(own.session.session_id) === entry.tokenHash) {
-        hashById.delete(own.session.session_id);
-      }
-      byHash.set(entry.tokenHash, entry); // an existing key keeps its place in the order
-      hashById.set(entry.session.session_id, entry.tokenHash);
-    });
+  const { applied, skipped } = replayLines(journals, (raw) => {
+    const change = parseLine(raw);
+    if (typeof change === "string") return change;
+    if (change.op === "del") {
+      remove(change.tokenHash);
+      return undefined;
+    }
+    const { entry } = change;
+    const holder = hashById.get(entry.session.session_id);
+    if (holder !== undefined && holder !== entry.tokenHash) remove(holder);
+    const own = byHash.get(entry.tokenHash);
+    if (own !== undefined && hashById.get(own.session.session_id) === entry.tokenHash) {
+      hashById.delete(own.session.session_id);
+    }
+    byHash.set(entry.tokenHash, entry); // an existing key keeps its place in the order
+    hashById.set(entry.session.session_id, entry.tokenHash);
+    return undefined;
   });
   return { entries: [...byHash.values()], applied, skipped };
 }
