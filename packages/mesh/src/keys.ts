@@ -1,0 +1,102 @@
+// ed25519 keys, signatures and fingerprints, with node:crypto only. Keys travel as lowercase hex
+// of their raw 32 bytes (signatures: 64 bytes), as the contract writes them.
+//
+// Two node:crypto facts shape this file: importing a private key from PKCS#8 DER costs ~0.4 ms
+// where JWK costs ~0.04 ms, so seeds are imported as JWK; and exporting a *private* key as JWK
+// hangs Node 20 after a few thousand calls in one process, so the seed is read back from PKCS#8
+// DER (its last 32 bytes) and only when a key must be written down (the member key file).
+import {
+  createHash,
+  createPrivateKey,
+  createPublicKey,
+  generateKeyPairSync,
+  type KeyObject,
+  sign,
+  verify,
+} from "node:crypto";
+
+const HEX32 = /^[0-9a-f]{64}$/;
+const HEX64 = /^[0-9a-f]{128}$/;
+
+export function isKeyHex(value: unknown): value is string {
+  return typeof value === "string" && HEX32.test(value);
+}
+
+export function isSignatureHex(value: unknown): value is string {
+  return typeof value === "string" && HEX64.test(value);
+}
+
+/** An ed25519 key pair: the public key as hex, the secret as a KeyObject that never leaves memory. */
+export interface SigningKey {
+  readonly publicKey: string;
+  readonly secretKey: KeyObject;
+}
+
+const b64urlToHex = (s: string) => Buffer.from(s, "base64url").toString("hex");
+const hexToB64url = (s: string) => Buffer.from(s, "hex").toString("base64url");
+
+function publicHexOf(key: KeyObject): string {
+  const { x } = key.export({ format: "jwk" });
+  if (typeof x !== "string") throw new Error("ed25519 key without a public part");
+  return b64urlToHex(x);
+}
+
+export function generateSigningKey(): SigningKey {
+  const { publicKey, privateKey } = generateKeyPairSync("ed25519");
+  return { publicKey: publicHexOf(publicKey), secretKey: privateKey };
+}
+
+/**
+ * The key pair of a 32-byte seed (hex). The public key is derived from the seed; a caller that
+ * was also given a public key compares it with this one.
+ */
+export function signingKeyFromSeed(seedHex: string): SigningKey {
+  if (!isKeyHex(seedHex)) throw new TypeError("an ed25519 seed is 64 lowercase hex characters");
+  // node:crypto wants `x` in a private JWK but derives the public key from `d` alone.
+  const secretKey = createPrivateKey({
+    key: { kty: "OKP", crv: "Ed25519", d: hexToB64url(seedHex), x: hexToB64url("00".repeat(32)) },
+    format: "jwk",
+  });
+  return { publicKey: publicHexOf(createPublicKey(secretKey)), secretKey };
+}
+
+/** The 32-byte seed of a key, as hex: only for writing the member key down. */
+export function seedOf(key: SigningKey): string {
+  const der = key.secretKey.export({ format: "der", type: "pkcs8" });
+  return der.subarray(der.length - 32).toString("hex");
+}
+
+export function signText(key: SigningKey, text: string): string {
+  return sign(null, Buffer.from(text, "utf8"), key.secretKey).toString("hex");
+}
+
+// Public keys seen recently, as KeyObjects: building one costs more than a hash lookup, and the
+// same few senders sign most messages. Bounded: the oldest entry goes first.
+const VERIFY_KEY_CACHE_SIZE = 4096;
+const verifyKeys = new Map<string, KeyObject>();
+
+function verifyingKey(publicKeyHex: string): KeyObject {
+  let key = verifyKeys.get(publicKeyHex);
+  if (key === undefined) {
+    key = createPublicKey({ key: { kty: "OKP", crv: "Ed25519", x: hexToB64url(publicKeyHex) }, format: "jwk" });
+    if (verifyKeys.size >= VERIFY_KEY_CACHE_SIZE) verifyKeys.delete(verifyKeys.keys().next().value as string);
+    verifyKeys.set(publicKeyHex, key);
+  }
+  return key;
+}
+
+/** Does `signatureHex` sign `text` under `publicKeyHex`? False for anything malformed, never a throw. */
+export function verifyText(publicKeyHex: string, text: string, signatureHex: string): boolean {
+  if (!isKeyHex(publicKeyHex) || !isSignatureHex(signatureHex)) return false;
+  try {
+    return verify(null, Buffer.from(text, "utf8"), verifyingKey(publicKeyHex), Buffer.from(signatureHex, "hex"));
+  } catch {
+    return false; // a 32-byte string that is not a point on the curve
+  }
+}
+
+/** `SHA256:` + unpadded base64 of the SHA-256 of the raw public key, as `ssh-keygen -l` prints it. */
+export function fingerprint(publicKeyHex: string): string {
+  const digest = createHash("sha256").update(Buffer.from(publicKeyHex, "hex")).digest("base64");
+  return `SHA256:${digest.replace(/=+$/, "")}`;
+}
