@@ -2,23 +2,29 @@
 // self-check, and an orderly shutdown that removes only what is still its own.
 import { chmodSync, unlinkSync } from "node:fs";
 import type { Server } from "node:http";
+import { hostname, userInfo } from "node:os";
 import { checkSocketPath, daemonPaths, ensureDaemonDir, requestJson } from "@claudemesh/client";
 import {
   createProcessProbe,
+  journalLineOf,
   type ProcessProbe,
   Reaper,
   type RegistryEntry,
+  type RegistryEvent,
   type RemovalReason,
   reapDecision,
   SessionRegistry,
 } from "@claudemesh/registry";
 import { EventHub } from "./events/event-hub.js";
-import { EventLog } from "./events/event-log.js";
+import { EventLog, sessionEvent } from "./events/event-log.js";
 import { createRoutes } from "./http/routes.js";
 import { createHttpServer } from "./http/server.js";
 import { Journal, journalPrefixFor } from "./journal.js";
 import { acquireLock, type HeldLock } from "./lock.js";
 import type { Logger } from "./logger.js";
+import { loadMemberKey } from "./mesh/member-key-file.js";
+import { Messaging } from "./mesh/messaging.js";
+import { PresenceKeeper } from "./mesh/presence-keeper.js";
 import { DaemonMetrics } from "./metrics.js";
 import { listenOnSocket, removeStaleSocket, socketIsOurs } from "./socket-file.js";
 import { StateStore } from "./state-store.js";
@@ -30,6 +36,8 @@ export interface DaemonOptions {
   reaperIntervalMs?: number;
   selfCheckIntervalMs?: number;
   shutdownDeadlineMs?: number;
+  /** How often messages are expired and compacted, and attestations checked for renewal. */
+  maintenanceIntervalMs?: number;
   probe?: ProcessProbe;
 }
 
@@ -46,7 +54,23 @@ export const DEFAULTS = {
   reaperIntervalMs: 5_000,
   selfCheckIntervalMs: 60_000,
   shutdownDeadlineMs: 1_500,
+  maintenanceIntervalMs: 60_000,
 } as const;
+
+/** The log line of a session's arrival or departure: ids, never a token or a key. */
+function logSessionEvent(logger: Logger, event: RegistryEvent): void {
+  const { session } = event;
+  if (event.type === "session_registered") {
+    logger.info("session registered", {
+      session_id: session.session_id,
+      mesh: session.mesh,
+      display_name: session.display_name,
+      pid: session.pid,
+    });
+  } else if (event.type === "session_deregistered") {
+    logger.info("session removed", { session_id: session.session_id, mesh: session.mesh, reason: event.reason });
+  }
+}
 
 /** Restores persisted entries whose process identity still matches; reports the others. */
 async function restoreEntries(
@@ -102,6 +126,7 @@ async function startHoldingLock(
 ): Promise<RunningDaemon> {
   const { logger } = options;
   const paths = daemonPaths(options.dir);
+  const member = loadMemberKey(paths.memberKey, logger);
   const registry = new SessionRegistry({
     onListenerError: (error) => logger.error("registry listener failed", { error: error as Error }),
   });
@@ -109,11 +134,29 @@ async function startHoldingLock(
   const hub = new EventHub(eventLog);
   const journal = new Journal({ prefix: journalPrefixFor(paths.state), logger });
   const store = new StateStore({ path: paths.state, logger, journal, snapshot: () => registry.entries() });
+  const presence = new PresenceKeeper({ registry, member, logger });
+  let messaging: Messaging | undefined;
   const metrics = new DaemonMetrics({
     sessions: () => registry.size,
     eventStreams: () => hub.size,
     stateWriteFailures: () => store.failures,
     journalWriteFailures: () => journal.failures,
+    messagesStored: () => messaging?.store.size ?? 0,
+    attestationRenewals: () => presence.renewals,
+  });
+  const host = hostname();
+  const memberName = userInfo().username;
+  messaging = new Messaging({
+    registry,
+    member,
+    presence,
+    host,
+    memberName,
+    logger,
+    log: eventLog,
+    hub,
+    metrics,
+    path: paths.messages,
   });
 
   // Restore before anything can register, so a restored entry never clashes with a new one.
@@ -121,9 +164,7 @@ async function startHoldingLock(
   if (loaded.kind !== "missing") {
     const { restored, dropped } = await restoreEntries(loaded.entries, registry, probe);
     for (const { entry, reason } of dropped) {
-      hub.publish(
-        eventLog.append({ type: "session_deregistered", reason: reason as "exited", session: entry.session }),
-      );
+      hub.publish(eventLog.append(sessionEvent({ type: "session_deregistered", reason, session: entry.session })));
       metrics.countRemoval(reason);
     }
     logger.info("state restored", { restored, dropped: dropped.length });
@@ -131,11 +172,20 @@ async function startHoldingLock(
     if (dropped.length > 0 || loaded.replayed.generations > 0 || loaded.kind === "corrupt") store.markDirty();
   }
 
+  messaging.load();
+
   registry.subscribe((event) => {
-    hub.publish(eventLog.append(event));
+    // A new presence is for the mesh code (and later the transports), not for the stream.
+    if (!(event.type === "session_updated" && event.reason === "presence"))
+      hub.publish(eventLog.append(sessionEvent(event)));
     if (event.type === "session_deregistered") metrics.countRemoval(event.reason);
-    store.record(event);
+    logSessionEvent(logger, event);
+    const line = journalLineOf(event);
+    if (line !== undefined) store.record(line);
   });
+  const maintenanceMs = options.maintenanceIntervalMs ?? DEFAULTS.maintenanceIntervalMs;
+  messaging.start(maintenanceMs);
+  presence.start(maintenanceMs);
 
   const reaper = new Reaper(registry, probe, {
     onSweep: (report) => metrics.observeSweep(report.durationMs / 1000),
@@ -143,7 +193,19 @@ async function startHoldingLock(
   });
 
   const server: Server = createHttpServer(
-    createRoutes({ registry, probe, hub, metrics, startedAt, persisted: () => store.recorded() }),
+    createRoutes({
+      registry,
+      probe,
+      hub,
+      metrics,
+      member,
+      presence,
+      messaging,
+      startedAt,
+      host,
+      memberName,
+      persisted: () => store.recorded(),
+    }),
     {
       onRequest: (route, method, status) => metrics.countRequest(route, method, status),
       onError: (error, route) => logger.error("request failed", { route, error: error as Error }),
@@ -199,12 +261,19 @@ async function startHoldingLock(
       const deadline = options.shutdownDeadlineMs ?? DEFAULTS.shutdownDeadlineMs;
       clearInterval(selfCheck);
       reaper.stop();
+      presence.stop();
       server.close();
       hub.closeAll();
       server.closeAllConnections();
-      await Promise.race([store.flush(), new Promise((r) => setTimeout(r, deadline).unref())]);
-      // Writes what the journal has pending at once; tidying its files may not hold up the exit.
-      await Promise.race([store.stop(), new Promise((r) => setTimeout(r, 200).unref())]);
+      await Promise.race([
+        Promise.all([store.flush(), messaging?.flush()]),
+        new Promise((r) => setTimeout(r, deadline).unref()),
+      ]);
+      // Writes what the journals have pending at once; tidying their files may not hold up the exit.
+      await Promise.race([
+        Promise.all([store.stop(), messaging?.stop()]),
+        new Promise((r) => setTimeout(r, 200).unref()),
+      ]);
 
       if (socketIsOurs(paths.socket, inode) === "ours") {
         try {
@@ -224,8 +293,14 @@ async function startHoldingLock(
     version: DAEMON_VERSION,
     socket: paths.socket,
     sessions: registry.size,
+    member: member.fingerprint,
     startup_ms: Date.now() - startedAt,
   });
+  // Restored sessions get their fresh keys after start-up, a slice at a time.
+  presence.mintMissing().then(
+    (minted) => minted > 0 && logger.info("presences minted for restored sessions", { sessions: minted }),
+    (error: unknown) => logger.error("minting presences for restored sessions failed", { error: error as Error }),
+  );
 
   return {
     socketPath: paths.socket,

@@ -16,6 +16,10 @@ export interface MetricSources {
   eventStreams: () => number;
   stateWriteFailures: () => number;
   journalWriteFailures: () => number;
+  /** Messages kept in the message store (their text once each). */
+  messagesStored?: () => number;
+  /** Attestations renewed since start. */
+  attestationRenewals?: () => number;
 }
 
 type LabelValues = Record<string, string>;
@@ -42,6 +46,9 @@ export class DaemonMetrics {
   readonly registrations = new LabeledCounts();
   readonly removals = new LabeledCounts();
   readonly requests = new LabeledCounts();
+  readonly messages = new LabeledCounts();
+  readonly messageStates = new LabeledCounts();
+  readonly messageRejections = new LabeledCounts();
   // Sweep durations observed before the first scrape; afterwards they go to the histogram.
   #pendingSweeps: number[] = [];
   #observeSweep: ((seconds: number) => void) | undefined;
@@ -55,6 +62,19 @@ export class DaemonMetrics {
 
   countRemoval(reason: string): void {
     this.removals.inc({ reason });
+  }
+
+  countMessage(): void {
+    this.messages.inc({});
+  }
+
+  countMessageState(state: string): void {
+    this.messageStates.inc({ state });
+  }
+
+  /** A message refused before it was stored: bad_signature, duplicate_id, rate_limited. */
+  countMessageRejection(reason: string): void {
+    this.messageRejections.inc({ reason });
   }
 
   countRequest(route: string, method: string, status: number): void {
@@ -99,6 +119,12 @@ export class DaemonMetrics {
       "Consecutive failed appends to the journal (0 when the last append worked)",
       sources.journalWriteFailures,
     );
+    gauge("claudemesh_messages_stored", "Messages kept in the message store", sources.messagesStored ?? (() => 0));
+    gauge(
+      "claudemesh_attestation_renewals",
+      "Session attestations renewed since the daemon started",
+      sources.attestationRenewals ?? (() => 0),
+    );
     const counter = (name: string, help: string, labelNames: string[], counts: LabeledCounts) =>
       new Counter({
         name,
@@ -122,6 +148,19 @@ export class DaemonMetrics {
       "HTTP requests, by route, method and status",
       ["route", "method", "status"],
       this.requests,
+    );
+    counter("claudemesh_messages_accepted_total", "Messages accepted (journaled) by this daemon", [], this.messages);
+    counter(
+      "claudemesh_message_states_total",
+      "Per-recipient delivery state changes, by the state reached",
+      ["state"],
+      this.messageStates,
+    );
+    counter(
+      "claudemesh_messages_rejected_total",
+      "Messages refused before they were stored, by reason (bad_signature, duplicate_id, rate_limited)",
+      ["reason"],
+      this.messageRejections,
     );
     const sweeps = new Histogram({
       name: "claudemesh_reaper_sweep_duration_seconds",

@@ -1,7 +1,8 @@
-// The persisted session state: loaded once at start, written atomically after changes.
-// Many changes arriving together are coalesced into one write; a failing write (full disk,
-// read-only dir) is logged and retried, never fatal. Between two writes, every change is in the
-// journal (journal.ts), replayed over the state file at load.
+// A persisted state (the sessions, the messages): loaded once at start, written atomically after
+// changes. Many changes arriving together are coalesced into one write; a failing write (full
+// disk, read-only dir) is logged and retried, never fatal. Between two writes, every change is in
+// the journal (journal.ts), replayed over the state file at load. What the file holds and how a
+// journal line applies is the state's codec (packages/registry/checkpoint.ts describes the shape).
 import { readFileSync, renameSync } from "node:fs";
 import { open, rename, unlink } from "node:fs/promises";
 import { dirname } from "node:path";
@@ -9,12 +10,10 @@ import {
   decodeState,
   encodeEntry,
   encodeHeader,
-  encodeJournalDelete,
-  encodeJournalPut,
   forEachSliced,
   type RegistryEntry,
-  type RegistryEvent,
   replayJournal,
+  type SkippedLine,
 } from "@claudemesh/registry";
 import type { Journal } from "./journal.js";
 import type { Logger } from "./logger.js";
@@ -26,15 +25,37 @@ export interface Replayed {
   readonly skipped: number;
 }
 
-export type LoadResult =
+export type LoadResult<T = RegistryEntry> =
   /** Neither a state file nor a journal change. */
   | { kind: "missing" }
-  | { kind: "loaded"; entries: RegistryEntry[]; replayed: Replayed }
+  | { kind: "loaded"; entries: T[]; replayed: Replayed }
   /**
    * The file was unreadable or corrupt and has been moved aside to `setAsidePath`; `entries` are
    * what the journal still held.
    */
-  | { kind: "corrupt"; reason: string; setAsidePath: string | null; entries: RegistryEntry[]; replayed: Replayed };
+  | { kind: "corrupt"; reason: string; setAsidePath: string | null; entries: T[]; replayed: Replayed };
+
+/** How a state is written down and read back: its checkpoint lines and its journal replay. */
+export interface StateCodec<T> {
+  header(count: number, savedAt: number, journalFrom: number): string;
+  item(item: T): string;
+  decode(text: string): { ok: true; items: T[]; journalFrom: number } | { ok: false; error: Error };
+  replay(base: readonly T[], journals: readonly string[]): { items: T[]; applied: number; skipped: SkippedLine[] };
+}
+
+/** The sessions' codec: `sessions.jsonl` and its journal. */
+export const SESSION_STATE_CODEC: StateCodec<RegistryEntry> = {
+  header: encodeHeader,
+  item: encodeEntry,
+  decode(text) {
+    const decoded = decodeState(text);
+    return decoded.ok ? { ok: true, items: decoded.entries, journalFrom: decoded.journalFrom } : decoded;
+  },
+  replay(base, journals) {
+    const { entries, applied, skipped } = replayJournal(base, journals);
+    return { items: entries, applied, skipped };
+  },
+};
 
 /** The file system calls the store makes, injectable so that faults can be tested. */
 export interface StateFs {
@@ -82,11 +103,13 @@ export const nodeStateFs: StateFs = {
   rename: (from, to) => renameSync(from, to),
 };
 
-export interface StateStoreOptions {
+export interface StateStoreOptions<T = RegistryEntry> {
   path: string;
   logger: Logger;
-  /** The entries to save, read at write time so a write always has the latest state. */
-  snapshot: () => RegistryEntry[];
+  /** The items to save, read at write time so a write always has the latest state. */
+  snapshot: () => T[];
+  /** Default: the sessions' codec. */
+  codec?: StateCodec<T>;
   /** Where changes go between writes; without one, a crash loses the changes since the last write. */
   journal?: Journal;
   fs?: StateFs;
@@ -98,8 +121,12 @@ export interface StateStoreOptions {
   maxRetryMs?: number;
 }
 
-export class StateStore {
-  readonly #o: Required<Omit<StateStoreOptions, "fs" | "now" | "journal">> & { fs: StateFs; now: () => number };
+export class StateStore<T = RegistryEntry> {
+  readonly #o: Required<Omit<StateStoreOptions<T>, "fs" | "now" | "journal" | "codec">> & {
+    fs: StateFs;
+    now: () => number;
+  };
+  readonly #codec: StateCodec<T>;
   readonly #journal: Journal | undefined;
   #timer: NodeJS.Timeout | undefined;
   #dirty = false;
@@ -110,7 +137,8 @@ export class StateStore {
   // saving a large registry stays a small share of the daemon's time.
   #lastWriteMs = 0;
 
-  constructor(options: StateStoreOptions) {
+  constructor(options: StateStoreOptions<T>) {
+    this.#codec = options.codec ?? (SESSION_STATE_CODEC as unknown as StateCodec<T>);
     this.#o = {
       fs: nodeStateFs,
       now: Date.now,
@@ -134,7 +162,7 @@ export class StateStore {
    * Reads the state file and replays the journal over it. A corrupt state file is moved aside
    * (never deleted) and reported; the journal then gives back what it holds.
    */
-  load(): LoadResult {
+  load(): LoadResult<T> {
     const file = this.#loadFile();
     if (file.kind === "missing") {
       const { entries, replayed } = this.#replay([], 0);
@@ -144,10 +172,10 @@ export class StateStore {
     return { ...file, ...this.#replay([], undefined) };
   }
 
-  #replay(base: RegistryEntry[], from: number | undefined): { entries: RegistryEntry[]; replayed: Replayed } {
+  #replay(base: T[], from: number | undefined): { entries: T[]; replayed: Replayed } {
     if (this.#journal === undefined) return { entries: base, replayed: { generations: 0, applied: 0, skipped: 0 } };
     const { texts, generations } = this.#journal.readFrom(from);
-    const result = replayJournal(base, texts);
+    const result = this.#codec.replay(base, texts);
     const written = texts.filter((text) => text.length > 0).length; // a generation may exist empty
     for (const { journal, line, reason } of result.skipped.slice(0, 20)) {
       this.#o.logger.warn("skipped a damaged journal line", { generation: generations[journal], line, reason });
@@ -160,14 +188,14 @@ export class StateStore {
       });
     }
     return {
-      entries: result.entries,
+      entries: result.items,
       replayed: { generations: written, applied: result.applied, skipped: result.skipped.length },
     };
   }
 
   #loadFile():
     | { kind: "missing" }
-    | { kind: "loaded"; entries: RegistryEntry[]; journalFrom: number }
+    | { kind: "loaded"; entries: T[]; journalFrom: number }
     | { kind: "corrupt"; reason: string; setAsidePath: string | null } {
     const { fs, path, logger } = this.#o;
     let text: string;
@@ -177,21 +205,15 @@ export class StateStore {
       if ((error as NodeJS.ErrnoException).code === "ENOENT") return { kind: "missing" };
       return this.#setAside(`unreadable: ${(error as Error).message}`);
     }
-    const decoded = decodeState(text);
-    if (decoded.ok) return { kind: "loaded", entries: decoded.entries, journalFrom: decoded.journalFrom };
+    const decoded = this.#codec.decode(text);
+    if (decoded.ok) return { kind: "loaded", entries: decoded.items, journalFrom: decoded.journalFrom };
     logger.error("state file is corrupt", { path, reason: decoded.error.message });
     return this.#setAside(decoded.error.message);
   }
 
-  /** Records a registry change in the journal and schedules a state write. */
-  record(event: RegistryEvent): void {
-    if (this.#journal !== undefined) {
-      const line =
-        event.type === "session_registered"
-          ? encodeJournalPut({ tokenHash: event.tokenHash, session: event.session })
-          : encodeJournalDelete(event.tokenHash);
-      this.#journal.append(line);
-    }
+  /** Records a change (its journal line) and schedules a state write. */
+  record(line: string): void {
+    this.#journal?.append(line);
     this.markDirty();
   }
 
@@ -255,12 +277,12 @@ export class StateStore {
       const entries = this.#o.snapshot();
       // Encoded in short slices, each batch turned into bytes at once: no step of a write holds
       // the event loop for more than about a millisecond, whatever the registry's size.
-      const chunks: Buffer[] = [Buffer.from(`${encodeHeader(entries.length, this.#o.now(), journalFrom)}\n`)];
+      const chunks: Buffer[] = [Buffer.from(`${this.#codec.header(entries.length, this.#o.now(), journalFrom)}\n`)];
       let batch: string[] = [];
       await forEachSliced(
         entries,
         (entry) => {
-          batch.push(encodeEntry(entry));
+          batch.push(this.#codec.item(entry));
           if (batch.length === 512) {
             chunks.push(Buffer.from(`${batch.join("\n")}\n`));
             batch = [];

@@ -5,12 +5,26 @@ import type { Session } from "@claudemesh/registry";
 import { apiErrorFrom, DaemonUnavailableError, headerValue, ProtocolError, unavailableFrom } from "./http-client.js";
 import { checkSocketPath } from "./paths.js";
 import { type SseMessage, SseParser } from "./sse.js";
-import { DAEMON_VERSION_HEADER, ROUTES, SESSION_EVENT_TYPES, type SessionEvent } from "./wire.js";
+import {
+  authorizationHeader,
+  DAEMON_VERSION_HEADER,
+  type MessageStatusEventData,
+  ROUTES,
+  SESSION_EVENT_TYPES,
+  type SessionEvent,
+  type WireMessage,
+} from "./wire.js";
 
 export type StreamState = "connected" | "disconnected";
 
 export interface WatchOptions {
   onEvent(event: SessionEvent): void;
+  /** A message delivered to the session whose token the stream was opened with (never pushed for `hold`). */
+  onMessage?(message: WireMessage, id: number): void;
+  /** A recipient's state moved, for a message this subscriber sent. */
+  onMessageStatus?(status: MessageStatusEventData, id: number): void;
+  /** Open the stream as this session: it then also gets its own `message` and `message_status` events. */
+  token?: string;
   /** Called on changes only: "connected" once per successful (re)connection, "disconnected" once per outage. */
   onState?(state: StreamState): void;
   /** Why an attempt failed (an AnyClientError), for diagnostics; the watch keeps retrying. */
@@ -42,6 +56,42 @@ export function decodeSessionEvent(message: SseMessage): SessionEvent | undefine
   const { session, reason } = data as { session?: unknown; reason?: unknown };
   if (typeof reason !== "string" || !isSessionLike(session)) return undefined;
   return { type, id, reason, session };
+}
+
+function parseData(message: SseMessage): Record<string, unknown> | undefined {
+  try {
+    const data: unknown = JSON.parse(message.data);
+    return typeof data === "object" && data !== null && !Array.isArray(data)
+      ? (data as Record<string, unknown>)
+      : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The message of a `message` event, or undefined when it is not a well-formed one. */
+export function decodeMessageEvent(message: SseMessage): WireMessage | undefined {
+  if (message.event !== "message") return undefined;
+  const m = parseData(message)?.message as Record<string, unknown> | undefined;
+  if (typeof m?.id !== "string" || typeof m.text !== "string" || typeof m.from !== "object" || m.from === null) {
+    return undefined;
+  }
+  return m as unknown as WireMessage;
+}
+
+/** The data of a `message_status` event, or undefined when it is not a well-formed one. */
+export function decodeMessageStatusEvent(message: SseMessage): MessageStatusEventData | undefined {
+  if (message.event !== "message_status") return undefined;
+  const data = parseData(message);
+  const recipient = data?.recipient as Record<string, unknown> | undefined;
+  if (
+    typeof data?.message_id !== "string" ||
+    typeof recipient?.session_id !== "string" ||
+    typeof recipient.state !== "string"
+  ) {
+    return undefined;
+  }
+  return data as unknown as MessageStatusEventData;
 }
 
 /** A decimal, non-negative, safe-integer event id, or undefined. */
@@ -125,6 +175,7 @@ export function watchEvents(socketPath: string, options: WatchOptions): Promise<
     const connect = (): void => {
       const headers: Record<string, string> = { Accept: "text/event-stream", "Cache-Control": "no-cache" };
       if (lastEventId !== undefined) headers["Last-Event-ID"] = String(lastEventId);
+      if (options.token !== undefined) headers["Authorization"] = authorizationHeader(options.token);
       const current = request({ socketPath, method: "GET", path: ROUTES.events, headers, agent: false });
       req = current;
       let failed = false;
@@ -160,9 +211,19 @@ export function watchEvents(socketPath: string, options: WatchOptions): Promise<
             // The id is consumed even when the event is malformed: a replay would not repair it.
             const id = parseEventId(message.id);
             if (id !== undefined) lastEventId = id;
+            if (id === undefined) continue;
             const event = decodeSessionEvent(message);
-            if (event === undefined) continue;
-            guarded(() => options.onEvent(event));
+            if (event !== undefined) {
+              guarded(() => options.onEvent(event));
+              continue;
+            }
+            const delivered = options.onMessage && decodeMessageEvent(message);
+            if (delivered) {
+              guarded(() => options.onMessage?.(delivered, id));
+              continue;
+            }
+            const status = options.onMessageStatus && decodeMessageStatusEvent(message);
+            if (status) guarded(() => options.onMessageStatus?.(status, id));
           }
         });
         res.on("error", (err) => fail(unavailableFrom(socketPath, err)));

@@ -11,6 +11,10 @@ export const LOG_FILE = "daemon.log";
 export const STATE_FILE = "sessions.jsonl";
 /** Held by the one CLI that is starting the daemon, so that racing CLIs spawn one daemon, not many. */
 export const START_CLAIM_FILE = "daemon.starting";
+/** The member key: this user on this machine (ed25519, 0600), created at the daemon's first start. */
+export const MEMBER_KEY_FILE = "member.key";
+/** The persisted messages: their text once each, their delivery states, the known session ids. */
+export const MESSAGES_FILE = "messages.jsonl";
 
 /**
  * `$CLAUDEMESH_DAEMON_DIR` (made absolute) when set and non-empty, else `<home>/.claudemesh/daemon`.
@@ -30,6 +34,8 @@ export interface DaemonPaths {
   readonly log: string;
   readonly state: string;
   readonly startClaim: string;
+  readonly memberKey: string;
+  readonly messages: string;
 }
 
 export function daemonPaths(dir: string): DaemonPaths {
@@ -40,6 +46,8 @@ export function daemonPaths(dir: string): DaemonPaths {
     log: join(dir, LOG_FILE),
     state: join(dir, STATE_FILE),
     startClaim: join(dir, START_CLAIM_FILE),
+    memberKey: join(dir, MEMBER_KEY_FILE),
+    messages: join(dir, MESSAGES_FILE),
   };
 }
 

@@ -1,6 +1,9 @@
 // The HTTP surface shared by the daemon and the CLI: header names, auth scheme, routes, error codes
 // and response bodies, exactly as CONTRACT.md states them. Pure: no I/O.
-import type { Registration, Session } from "@claudemesh/registry";
+import type { MessageStatus, SentMessage, WireMessage, WireRecipient } from "@claudemesh/mesh";
+import type { InboundPolicy, Registration, Session, SessionStatus } from "@claudemesh/registry";
+
+export type { MessageStatus, SentMessage, WireMessage, WireRecipient } from "@claudemesh/mesh";
 
 /** Response header carrying the API version; its value is API_VERSION. Node lower-cases header names. */
 export const API_VERSION_HEADER = "claudemesh-api";
@@ -18,7 +21,17 @@ export const ROUTES = {
   me: "/v1/sessions/me",
   events: "/v1/events",
   metrics: "/v1/metrics",
+  peers: "/v1/peers",
+  messages: "/v1/messages",
+  inbox: "/v1/inbox",
+  inboxMark: "/v1/inbox/mark",
+  member: "/v1/member",
 } as const;
+
+/** GET /v1/messages/{id} */
+export function messagePath(id: string): string {
+  return `${ROUTES.messages}/${encodeURIComponent(id)}`;
+}
 
 export const AUTH_SCHEME = "ClaudeMesh-Session";
 
@@ -49,9 +62,12 @@ export const ERROR_CODES = [
   "unauthorized",
   "forbidden",
   "not_found",
+  "unknown_recipient",
   "method_not_allowed",
   "request_timeout",
+  "ambiguous_recipient",
   "payload_too_large",
+  "rate_limited",
   "header_too_large",
   "internal",
 ] as const;
@@ -66,9 +82,12 @@ export const ERROR_STATUS: Readonly<Record<ErrorCode, number>> = {
   unauthorized: 401,
   forbidden: 403,
   not_found: 404,
+  unknown_recipient: 404,
   method_not_allowed: 405,
   request_timeout: 408,
+  ambiguous_recipient: 409,
   payload_too_large: 413,
+  rate_limited: 429,
   header_too_large: 431,
   internal: 500,
 };
@@ -78,7 +97,12 @@ export function isErrorCode(value: unknown): value is ErrorCode {
 }
 
 export interface ErrorBody {
-  readonly error: { readonly code: ErrorCode; readonly message: string };
+  readonly error: {
+    readonly code: ErrorCode;
+    readonly message: string;
+    /** With `ambiguous_recipient`: the sessions the name matched. */
+    readonly candidates?: readonly { readonly session_id: string; readonly display_name: string }[];
+  };
 }
 
 export interface VersionInfo {
@@ -95,6 +119,9 @@ export interface Health {
   readonly sessions: number;
   /** The service manager supervising the daemon, null when started on demand; absent from older daemons. */
   readonly managed_by?: "systemd" | "launchd" | null;
+  /** `SHA256:` fingerprint of the daemon's member key; absent from older daemons. */
+  readonly member_fingerprint?: string;
+  readonly host?: string;
 }
 
 /** Body of POST /v1/sessions/register: the token plus the session fields the client may set. */
@@ -119,14 +146,68 @@ export interface OkResponse {
   readonly ok: true;
 }
 
-export const SESSION_EVENT_TYPES = ["session_registered", "session_deregistered"] as const;
+/** GET /v1/member: the user on this machine, as peers see it. */
+export interface MemberResponse {
+  readonly member: { readonly fingerprint: string; readonly host: string; readonly name: string };
+}
+
+export interface PeersResponse {
+  readonly peers: readonly Session[];
+}
+
+/** PATCH /v1/sessions/me */
+export interface SessionPatchRequest {
+  readonly summary?: string;
+  readonly status?: SessionStatus | null;
+  readonly inbound?: InboundPolicy;
+}
+
+/** POST /v1/messages */
+export interface SendMessageRequest {
+  readonly to: string;
+  readonly text: string;
+  readonly priority?: "now" | "next" | "low";
+  readonly reply_to?: string;
+  readonly idempotency_key?: string;
+  /** From a plain shell: the mesh to send in (a session always sends in its own). */
+  readonly mesh?: string;
+}
+
+export interface SendMessageResponse {
+  readonly message: SentMessage;
+}
+
+export interface MessageStatusResponse {
+  readonly message: MessageStatus;
+}
+
+export interface InboxResponse {
+  readonly messages: readonly WireMessage[];
+}
+
+export interface MarkRequest {
+  readonly ids: readonly string[];
+  readonly state: "surfaced" | "acked";
+}
+
+export interface MarkResponse {
+  readonly updated: number;
+}
+
+/** The `message_status` event's data. */
+export interface MessageStatusEventData {
+  readonly message_id: string;
+  readonly recipient: WireRecipient;
+}
+
+export const SESSION_EVENT_TYPES = ["session_registered", "session_deregistered", "session_updated"] as const;
 export type SessionEventType = (typeof SESSION_EVENT_TYPES)[number];
 
 /** One event of GET /v1/events, decoded: the SSE `event`, `id` and the `{session, reason}` data. */
 export interface SessionEvent {
   readonly type: SessionEventType;
   readonly id: number;
-  /** `registered`, or why the session went: `exited`, `pid_reused`, `deregistered`, `replaced`. Kept open for newer daemons. */
+  /** `registered`, `updated`, or why the session went: `exited`, `pid_reused`, `deregistered`, `replaced`. Kept open for newer daemons. */
   readonly reason: string;
   readonly session: Session;
 }

@@ -56,6 +56,8 @@ describe("daemonPaths", () => {
       log: "/d/daemon.log",
       state: "/d/sessions.jsonl",
       startClaim: "/d/daemon.starting",
+      memberKey: "/d/member.key",
+      messages: "/d/messages.jsonl",
     });
     expect([SOCKET_FILE, LOCK_FILE, LOG_FILE, STATE_FILE, START_CLAIM_FILE]).toEqual([
       "daemon.sock",

@@ -10,7 +10,7 @@
 // yields that same state, so a journal may safely be replayed twice.
 import { replayLines, type SkippedLine } from "./checkpoint.js";
 import { isTokenHash, parseSession, toStoredSession } from "./model.js";
-import type { RegistryEntry } from "./registry.js";
+import type { RegistryEntry, RegistryEvent } from "./registry.js";
 
 export function encodeJournalPut(entry: RegistryEntry): string {
   return JSON.stringify({ op: "put", token_hash: entry.tokenHash, ...toStoredSession(entry.session) });
@@ -79,4 +79,14 @@ export function replayJournal(base: readonly RegistryEntry[], journals: readonly
     return undefined;
   });
   return { entries: [...byHash.values()], applied, skipped };
+}
+
+/**
+ * The journal line of a registry change, or undefined for a change nothing persisted holds (a
+ * new presence: presences live in memory only).
+ */
+export function journalLineOf(event: RegistryEvent): string | undefined {
+  if (event.type === "session_deregistered") return encodeJournalDelete(event.tokenHash);
+  if (event.type === "session_updated" && event.reason === "presence") return undefined;
+  return encodeJournalPut({ tokenHash: event.tokenHash, session: event.session });
 }

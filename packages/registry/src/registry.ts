@@ -197,13 +197,13 @@ export class SessionRegistry {
   }
 
   /**
-   * Gives a live session a new presence (a fresh key, a renewed attestation), unless the entry
-   * changed since `revision` was read (then whoever changed it decided its presence). Returns
-   * whether it was applied.
+   * Gives a live session a new presence (a fresh key, a renewed attestation), unless its entry
+   * changed since `expected` was read (records are replaced on every change, so identity is the
+   * test; whoever changed it decided its presence). Returns whether it was applied.
    */
-  setPresence(tokenHash: string, revision: number, presence: SessionPresence): boolean {
-    const entry = this.#byTokenHash.get(tokenHash);
-    if (entry === undefined || entry.revision !== revision) return false;
+  setPresence(expected: SessionRecord, presence: SessionPresence): boolean {
+    const entry = this.#bySessionId.get(expected.session_id);
+    if (entry === undefined || entry.session !== expected) return false;
     this.#replace(entry, record(entry.session, presence), "presence");
     return true;
   }
@@ -228,15 +228,6 @@ export class SessionRegistry {
   /** Every entry with its token hash, oldest first: what the persistence codec stores. */
   entries(): RegistryEntry[] {
     return Array.from(this.#byTokenHash.values(), (e) => ({ tokenHash: e.tokenHash, session: e.session }));
-  }
-
-  /** Every entry with its revision, oldest first: what a task that may change entries later works from. */
-  revisions(): { tokenHash: string; revision: number; session: SessionRecord }[] {
-    return Array.from(this.#byTokenHash.values(), (e) => ({
-      tokenHash: e.tokenHash,
-      revision: e.revision,
-      session: e.session,
-    }));
   }
 
   snapshot(): EntrySnapshot[] {

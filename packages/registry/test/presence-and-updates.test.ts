@@ -109,19 +109,22 @@ describe("presence in the registry", () => {
     expect(decoded.ok && decoded.entries[0]?.session.presence).toBeUndefined();
   });
 
-  it("setPresence applies to the entry it was read from, never to one that changed since", () => {
+  it("setPresence applies to the record it was read from, never to one that changed since", () => {
     const registry = new SessionRegistry();
     const events = recorded(registry);
-    registry.register(registration(1), null);
-    const [before] = registry.revisions();
+    const { session: before } = registry.register(registration(1), null);
     const p = presence(1);
-    expect(registry.setPresence(before?.tokenHash as string, before?.revision as number, p)).toBe(true);
+    expect(registry.setPresence(before, p)).toBe(true);
     expect(registry.resolve(token(1))?.presence).toBe(p);
     expect(events.at(-1)).toMatchObject({ type: "session_updated", reason: "presence" });
-    // The revision moved with that change: a second mint from the old reading is refused.
-    expect(registry.setPresence(before?.tokenHash as string, before?.revision as number, presence(9))).toBe(false);
-    expect(registry.setPresence(hashToken(token(7)), 1, presence(9))).toBe(false);
-    expect(registry.resolve(token(1))?.presence).toBe(p);
+    // The record was replaced by that change: a second mint from the old reading is refused.
+    expect(registry.setPresence(before, presence(9))).toBe(false);
+    registry.deregister(token(1));
+    expect(registry.setPresence(before, presence(9))).toBe(false);
+    expect(events.filter((e) => e.session.presence !== undefined).map((e) => e.type)).toEqual([
+      "session_updated",
+      "session_deregistered",
+    ]);
   });
 });
 

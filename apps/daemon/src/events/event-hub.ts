@@ -1,14 +1,14 @@
-// Fan-out of session events to open SSE streams. A consumer that does not read cannot grow the
-// daemon's memory: once its socket buffer passes a bound, it is disconnected (it may reconnect
-// and resume with Last-Event-ID).
+// Fan-out of events to open SSE streams, each getting only what its subscriber may see. A
+// consumer that does not read cannot grow the daemon's memory: once its socket buffer passes a
+// bound, it is disconnected (it may reconnect and resume with Last-Event-ID).
 import type { ServerResponse } from "node:http";
-import { type EventLog, type NumberedEvent, sseFrame } from "./event-log.js";
+import { canSee, type EventLog, type NumberedEvent, type Subscriber } from "./event-log.js";
 
 export const KEEPALIVE_MS = 15_000;
 export const MAX_BUFFERED_BYTES = 1024 * 1024;
 
 export class EventHub {
-  readonly #streams = new Set<ServerResponse>();
+  readonly #streams = new Map<ServerResponse, Subscriber>();
   readonly #keepalive: NodeJS.Timeout;
   #dropped = 0;
 
@@ -31,7 +31,12 @@ export class EventHub {
   }
 
   /** Starts a stream: headers, replay of what the client missed, then live events. */
-  open(res: ServerResponse, lastEventId: number | undefined, headers: Record<string, string>): void {
+  open(
+    res: ServerResponse,
+    lastEventId: number | undefined,
+    headers: Record<string, string>,
+    subscriber: Subscriber = { kind: "member" },
+  ): void {
     res.writeHead(200, {
       ...headers,
       "content-type": "text/event-stream; charset=utf-8",
@@ -41,17 +46,18 @@ export class EventHub {
     // An idle stream is not an idle client: no socket timeout while it is open.
     res.socket?.setTimeout(0);
     res.write(": claudemesh events\n\n");
-    if (lastEventId !== undefined) for (const event of this.log.since(lastEventId)) res.write(sseFrame(event));
-    this.#streams.add(res);
+    if (lastEventId !== undefined) for (const event of this.log.since(lastEventId, subscriber)) res.write(event.frame);
+    this.#streams.set(res, subscriber);
     res.on("close", () => this.#streams.delete(res));
   }
 
   publish(event: NumberedEvent): void {
-    this.#broadcast(sseFrame(event));
+    this.#broadcast(event.frame, event);
   }
 
-  #broadcast(frame: string): void {
-    for (const res of this.#streams) {
+  #broadcast(frame: string, event?: NumberedEvent): void {
+    for (const [res, subscriber] of this.#streams) {
+      if (event !== undefined && !canSee(subscriber, event.audience)) continue;
       if (res.writableLength > this.maxBufferedBytes) {
         this.#dropped++;
         this.#streams.delete(res);
@@ -65,7 +71,7 @@ export class EventHub {
   /** Ends every stream (shutdown). */
   closeAll(): void {
     clearInterval(this.#keepalive);
-    for (const res of this.#streams) res.end();
+    for (const res of this.#streams.keys()) res.end();
     this.#streams.clear();
   }
 }

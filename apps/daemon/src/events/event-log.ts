@@ -1,12 +1,56 @@
-// Numbered session events and the replay ring. Pure.
-import type { RegistryEvent, Session } from "@claudemesh/registry";
-import { toSession } from "@claudemesh/registry";
+// Numbered events, who may see each one, and the replay ring. Pure.
+//
+// Session events are for everyone; a `message` event (it carries the text) only for the stream
+// of its recipient session, a `message_status` event only for the streams of its sender (its
+// session, or the member: streams opened without a token). Each event is serialised once, when
+// it is numbered, whatever the number of streams.
+import { type RegistryEvent, type SessionRecord, toSession } from "@claudemesh/registry";
 
-export interface NumberedEvent {
+export type EventType =
+  | "session_registered"
+  | "session_deregistered"
+  | "session_updated"
+  | "message"
+  | "message_status";
+
+/** Who may receive an event. */
+export type Audience =
+  | { readonly kind: "all" }
+  /** The streams authenticated as this session. */
+  | { readonly kind: "session"; readonly sessionId: string }
+  /** The streams opened without a token: the user from a plain shell. */
+  | { readonly kind: "member" };
+
+/** Who a stream is: the token it was opened with decides. */
+export type Subscriber = { readonly kind: "member" } | { readonly kind: "session"; readonly sessionId: string };
+
+export const EVERYONE: Audience = { kind: "all" };
+
+export function canSee(subscriber: Subscriber, audience: Audience): boolean {
+  if (audience.kind === "all") return true;
+  if (audience.kind === "member") return subscriber.kind === "member";
+  return subscriber.kind === "session" && subscriber.sessionId === audience.sessionId;
+}
+
+export interface DaemonEvent {
+  readonly type: EventType;
+  readonly data: Readonly<Record<string, unknown>>;
+  readonly audience: Audience;
+}
+
+export interface NumberedEvent extends DaemonEvent {
   readonly id: number;
-  readonly type: RegistryEvent["type"];
-  readonly reason: RegistryEvent["reason"];
-  readonly session: Session;
+  /** The SSE frame: `id`, `event` and one `data` line of JSON. */
+  readonly frame: string;
+}
+
+/** A registry change as clients see it: the wire session and the reason, for everyone. */
+export function sessionEvent(event: {
+  type: RegistryEvent["type"];
+  reason: string;
+  session: SessionRecord;
+}): DaemonEvent {
+  return { type: event.type, data: { session: toSession(event.session), reason: event.reason }, audience: EVERYONE };
 }
 
 export const DEFAULT_RING_SIZE = 1024;
@@ -33,32 +77,39 @@ export class EventLog {
     return this.#nextId - 1;
   }
 
-  /** Numbers an event; only its type, reason and wire session are kept (never its token hash). */
-  append(event: Pick<RegistryEvent, "type" | "reason" | "session">): NumberedEvent {
+  /** Numbers an event and serialises its frame; what it holds is only what it was given. */
+  append(event: DaemonEvent): NumberedEvent {
+    const id = this.#nextId++;
     const numbered: NumberedEvent = Object.freeze({
-      id: this.#nextId++,
+      id,
       type: event.type,
-      reason: event.reason,
-      session: toSession(event.session),
+      data: event.data,
+      audience: event.audience,
+      frame: `id: ${id}\nevent: ${event.type}\ndata: ${JSON.stringify(event.data)}\n\n`,
     });
     this.#ring[this.#count % this.capacity] = numbered;
     this.#count++;
     return numbered;
   }
 
-  /** Events with an id greater than `afterId`, oldest first, as far as the ring reaches back. */
-  since(afterId: number): NumberedEvent[] {
+  /** A registry change, numbered (see sessionEvent). */
+  appendSession(event: Parameters<typeof sessionEvent>[0]): NumberedEvent {
+    return this.append(sessionEvent(event));
+  }
+
+  /** Events with an id greater than `afterId` that `subscriber` may see, oldest first, as far as the ring reaches back. */
+  since(afterId: number, subscriber: Subscriber = { kind: "member" }): NumberedEvent[] {
     const out: NumberedEvent[] = [];
     const start = Math.max(0, this.#count - this.capacity);
     for (let i = start; i < this.#count; i++) {
       const event = this.#ring[i % this.capacity] as NumberedEvent;
-      if (event.id > afterId) out.push(event);
+      if (event.id > afterId && canSee(subscriber, event.audience)) out.push(event);
     }
     return out;
   }
 }
 
-/** The SSE frame of an event: `id`, `event` and one `data` line of JSON. */
+/** The SSE frame of an event. */
 export function sseFrame(event: NumberedEvent): string {
-  return `id: ${event.id}\nevent: ${event.type}\ndata: ${JSON.stringify({ session: event.session, reason: event.reason })}\n\n`;
+  return event.frame;
 }

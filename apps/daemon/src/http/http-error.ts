@@ -11,12 +11,14 @@ export class HttpError extends Error {
     readonly code: ErrorCode,
     message: string,
     readonly headers: Record<string, string> = {},
+    /** More fields of the error object, e.g. the candidates of an ambiguous recipient. */
+    readonly detail: Record<string, unknown> = {},
   ) {
     super(message);
     this.status = ERROR_STATUS[code];
   }
 }
 
-export function errorBody(code: ErrorCode, message: string): string {
-  return JSON.stringify({ error: { code, message } });
+export function errorBody(code: ErrorCode, message: string, detail: Record<string, unknown> = {}): string {
+  return JSON.stringify({ error: { ...detail, code, message } });
 }

@@ -6,12 +6,14 @@ import { API_VERSION, API_VERSION_HEADER, DAEMON_VERSION_HEADER } from "@claudem
 import { DAEMON_VERSION } from "../version.js";
 import { type ErrorCode, errorBody, HttpError } from "./http-error.js";
 
-export type Method = "GET" | "POST" | "DELETE";
+export type Method = "GET" | "POST" | "PATCH" | "DELETE";
 
 export interface RequestContext {
   readonly req: IncomingMessage;
   readonly res: ServerResponse;
   readonly query: URLSearchParams;
+  /** The `:name` segments of the route's path, decoded. */
+  readonly params: Readonly<Record<string, string>>;
   /** Headers every response must carry. */
   readonly baseHeaders: Record<string, string>;
 }
@@ -22,7 +24,43 @@ export interface RequestContext {
  */
 export type Reply = { status?: number; body: unknown } | { status?: number; json: string } | "streamed";
 export type Handler = (ctx: RequestContext) => Reply | Promise<Reply>;
+/** Handlers by path; a segment `:name` matches any one segment (e.g. `/v1/messages/:id`). */
 export type Routes = Record<string, Partial<Record<Method, Handler>>>;
+
+interface PatternRoute {
+  readonly pattern: string;
+  readonly segments: readonly string[];
+  readonly table: Partial<Record<Method, Handler>>;
+}
+
+/** Finds the route of a path: an exact one first, then the first pattern that matches. */
+function routeMatcher(routes: Routes) {
+  const patterns: PatternRoute[] = Object.entries(routes)
+    .filter(([path]) => path.includes("/:"))
+    .map(([pattern, table]) => ({ pattern, segments: pattern.split("/"), table }));
+  return (path: string) => {
+    const exact = routes[path];
+    if (exact !== undefined && !path.includes("/:")) return { route: path, table: exact, params: {} };
+    const parts = path.split("/");
+    for (const { pattern, segments, table } of patterns) {
+      if (segments.length !== parts.length) continue;
+      const params: Record<string, string> = {};
+      const matches = segments.every((segment, i) => {
+        const part = parts[i] as string;
+        if (!segment.startsWith(":")) return segment === part;
+        if (part === "") return false;
+        try {
+          params[segment.slice(1)] = decodeURIComponent(part);
+        } catch {
+          return false;
+        }
+        return true;
+      });
+      if (matches) return { route: pattern, table, params };
+    }
+    return undefined;
+  };
+}
 
 export interface ServerHooks {
   onRequest?(route: string, method: string, status: number): void;
@@ -90,6 +128,7 @@ export function createHttpServer(routes: Routes, hooks: ServerHooks = {}): Serve
     (req, res) => void handle(req, res),
   );
   server.maxConnections = SERVER_LIMITS.maxConnections;
+  const match = routeMatcher(routes);
   server.timeout = SERVER_LIMITS.idleSocketTimeoutMs;
 
   // Responses still being produced on each connection. A parse error that arrives meanwhile
@@ -134,9 +173,10 @@ export function createHttpServer(routes: Routes, hooks: ServerHooks = {}): Serve
       }
       const { path, query } = splitTarget(req.url ?? "");
       refuseQueryToken(query);
-      const table = routes[path];
-      if (table === undefined) throw new HttpError("not_found", `no route ${path}`);
-      route = path;
+      const found = match(path);
+      if (found === undefined) throw new HttpError("not_found", `no route ${path}`);
+      const { table, params } = found;
+      route = found.route;
       const lookup = (req.method === "HEAD" ? "GET" : req.method) as Method;
       const handler = table[lookup];
       if (handler === undefined) {
@@ -148,13 +188,13 @@ export function createHttpServer(routes: Routes, hooks: ServerHooks = {}): Serve
           allow,
         });
       }
-      const reply = await handler({ req, res, query, baseHeaders: BASE_HEADERS });
+      const reply = await handler({ req, res, query, params, baseHeaders: BASE_HEADERS });
       if (reply !== "streamed") {
         sendJson(res, reply.status ?? 200, "json" in reply ? reply.json : JSON.stringify(reply.body));
       }
     } catch (error) {
       if (error instanceof HttpError) {
-        sendJson(res, error.status, errorBody(error.code, error.message), error.headers);
+        sendJson(res, error.status, errorBody(error.code, error.message, error.detail), error.headers);
       } else {
         hooks.onError?.(error, route);
         sendJson(res, 500, errorBody("internal", "internal error; see the daemon log"));

@@ -51,13 +51,20 @@ describe("persistence across restarts", () => {
     expect(existsSync(daemon.socket)).toBe(false);
     expect(existsSync(daemonPaths(dir).lock)).toBe(false);
     // A clean stop leaves the state file and the log, no journal file.
-    expect(readdirSync(dir).sort()).toEqual(["sessions.jsonl"]);
+    expect(readdirSync(dir).sort()).toEqual(["member.key", "messages.jsonl", "sessions.jsonl"]);
 
     await killAndWait(ending);
     daemon = await startDaemonProcess(dir);
     const after = await me(daemon.socket, token(1));
     expect(after.status).toBe(200);
-    expect((after.json() as { session: unknown }).session).toEqual(before);
+    // The same session, with a fresh key and attestation: secret keys are never persisted.
+    const presenceFields = ["session_pubkey", "attestation_expires_at"];
+    const withoutPresence = (s: unknown) =>
+      Object.fromEntries(Object.entries(s as object).filter(([key]) => !presenceFields.includes(key)));
+    const restored = (after.json() as { session: Record<string, unknown> }).session;
+    expect(withoutPresence(restored)).toEqual(withoutPresence(before));
+    expect(restored.session_pubkey).toMatch(/^[0-9a-f]{64}$/);
+    expect(restored.session_pubkey).not.toBe((before as Record<string, unknown>).session_pubkey);
     expect((await me(daemon.socket, token(2))).status).toBe(401);
     await stopDaemon(daemon);
   });

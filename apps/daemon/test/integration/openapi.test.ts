@@ -805,6 +805,9 @@ function stubDeps(): RouteDeps {
     probe: failing("probe") as RouteDeps["probe"],
     hub: failing("hub") as RouteDeps["hub"],
     metrics: failing("metrics") as RouteDeps["metrics"],
+    member: failing("member") as RouteDeps["member"],
+    presence: failing("presence") as RouteDeps["presence"],
+    messaging: failing("messaging") as RouteDeps["messaging"],
     startedAt: Date.now(),
     persisted: failing("persisted") as RouteDeps["persisted"],
   };

@@ -70,6 +70,8 @@ describe("common headers and refusals", () => {
       sessions: expect.any(Number),
       // Started here, not by a service manager.
       managed_by: null,
+      member_fingerprint: expect.stringMatching(/^SHA256:[A-Za-z0-9+/]{43}$/),
+      host: expect.any(String),
     });
   });
 
@@ -81,7 +83,7 @@ describe("common headers and refusals", () => {
     ["PUT", "/v1/sessions", 405, "method_not_allowed"],
     ["POST", "/v1/version", 405, "method_not_allowed"],
     ["GET", "/v1/sessions/register", 405, "method_not_allowed"],
-    ["PATCH", "/v1/sessions/me", 405, "method_not_allowed"],
+    ["PATCH", "/v1/sessions", 405, "method_not_allowed"],
   ])("%s %s → %i %s", async (method, path, status, code) => {
     const res = await http(socket, method, path);
     expect(res.status).toBe(status);
@@ -178,6 +180,13 @@ describe("registration", () => {
         start_time: expect.stringMatching(/:\d+$/),
         registered_at: body.registered_at,
         token_prefix: token(1).slice(0, 8),
+        session_pubkey: expect.stringMatching(/^[0-9a-f]{64}$/),
+        member_fingerprint: expect.stringMatching(/^SHA256:/),
+        attestation_expires_at: expect.any(Number),
+        summary: null,
+        status: null,
+        inbound: "accept",
+        origin: "local",
       },
     });
   });

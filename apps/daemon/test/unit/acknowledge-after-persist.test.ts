@@ -10,7 +10,7 @@ import { createRoutes } from "../../src/http/routes.js";
 import { createHttpServer } from "../../src/http/server.js";
 import { DaemonMetrics } from "../../src/metrics.js";
 import { http } from "../harness.js";
-import { TempDirs, waitFor } from "./helpers.js";
+import { meshParts, TempDirs, waitFor } from "./helpers.js";
 
 const dirs = new TempDirs();
 const servers: Server[] = [];
@@ -36,7 +36,8 @@ async function serve() {
       release = resolve;
     });
   };
-  const hub = new EventHub(new EventLog());
+  const log = new EventLog();
+  const hub = new EventHub(log);
   const metrics = new DaemonMetrics({
     sessions: () => registry.size,
     eventStreams: () => hub.size,
@@ -48,6 +49,7 @@ async function serve() {
     probe: alive,
     hub,
     metrics,
+    ...meshParts({ registry, log, hub, metrics, dir: dirs.make("cmu-ack-") }),
     startedAt: Date.now(),
     persisted: () => persisted,
   });

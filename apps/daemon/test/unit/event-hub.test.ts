@@ -2,7 +2,7 @@ import { EventEmitter } from "node:events";
 import { createServer, type IncomingHttpHeaders, request, type Server, type ServerResponse } from "node:http";
 import { connect, type Socket } from "node:net";
 import { join } from "node:path";
-import type { Session } from "@claudemesh/registry";
+import { type SessionRecord, toSession } from "@claudemesh/registry";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { EventHub } from "../../src/events/event-hub.js";
 import { EventLog, type NumberedEvent, sseFrame } from "../../src/events/event-log.js";
@@ -10,7 +10,7 @@ import { TempDirs, waitFor } from "./helpers.js";
 
 const BASE = { "claudemesh-version": "9.9.9-test", "claudemesh-api": "1" };
 
-function session(i: number, cwd = "/home/user/project"): Session {
+function session(i: number, cwd = "/home/user/project"): SessionRecord {
   return {
     session_id: `s-${i}`,
     mesh: "default",
@@ -105,7 +105,7 @@ const eventIds = (text: string) => frames(text).flatMap((f) => (f.id === undefin
 
 function appendN(log: EventLog, n: number, from = 0): NumberedEvent[] {
   return Array.from({ length: n }, (_, i) =>
-    log.append({ type: "session_registered", reason: "registered", session: session(from + i) }),
+    log.appendSession({ type: "session_registered", reason: "registered", session: session(from + i) }),
   );
 }
 
@@ -182,7 +182,7 @@ describe("EventHub over a real socket", () => {
     expect(replayed).toEqual({
       id: "102",
       event: "session_registered",
-      data: { session: session(2), reason: "registered" },
+      data: { session: toSession(session(2)), reason: "registered" },
     });
   });
 
@@ -250,7 +250,7 @@ describe("EventHub over a real socket", () => {
     let published = 0;
     while (hub.dropped === 0 && published < 2_000) {
       hub.publish(
-        log.append({ type: "session_registered", reason: "registered", session: session(published, `/${big}`) }),
+        log.appendSession({ type: "session_registered", reason: "registered", session: session(published, `/${big}`) }),
       );
       published++;
       await new Promise((r) => setImmediate(r)); // let the reader read
@@ -271,7 +271,7 @@ describe("EventHub over a real socket", () => {
     expect(slowIds.length).toBeLessThan(published); // the event that found it too far behind never went out
 
     // The reader was never dropped and gets everything, including what comes next.
-    hub.publish(log.append({ type: "session_registered", reason: "registered", session: session(9_999) }));
+    hub.publish(log.appendSession({ type: "session_registered", reason: "registered", session: session(9_999) }));
     await waitFor(() => eventIds(reader.text()).length === published + 1, "every event on the reading stream");
     expect(hub.dropped).toBe(1);
   });

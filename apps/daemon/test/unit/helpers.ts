@@ -3,7 +3,14 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { generateSigningKey, memberKeyOf } from "@claudemesh/mesh";
+import type { SessionRegistry } from "@claudemesh/registry";
+import type { EventHub } from "../../src/events/event-hub.js";
+import type { EventLog } from "../../src/events/event-log.js";
 import type { LogFields, Logger, LogLevel } from "../../src/logger.js";
+import { Messaging } from "../../src/mesh/messaging.js";
+import { PresenceKeeper } from "../../src/mesh/presence-keeper.js";
+import type { DaemonMetrics } from "../../src/metrics.js";
 
 /** Temp dirs made by one test file; call `removeAll()` in afterEach. */
 export class TempDirs {
@@ -59,4 +66,28 @@ export class RecordingLogger implements Logger {
   at(level: LogLevel): LogRecord[] {
     return this.records.filter((r) => r.level === level);
   }
+}
+
+/** The mesh parts routes need (member key, presence keeper, messaging), real, with state under `dir`. */
+export function meshParts(parts: {
+  registry: SessionRegistry;
+  log: EventLog;
+  hub: EventHub;
+  metrics: DaemonMetrics;
+  dir: string;
+}) {
+  const logger = new RecordingLogger();
+  const member = memberKeyOf(generateSigningKey(), Date.now());
+  const presence = new PresenceKeeper({ registry: parts.registry, member, logger });
+  const messaging = new Messaging({
+    ...parts,
+    member,
+    presence,
+    host: "testhost",
+    memberName: "tester",
+    logger,
+    path: join(parts.dir, "messages.jsonl"),
+  });
+  messaging.start(60_000);
+  return { member, presence, messaging };
 }

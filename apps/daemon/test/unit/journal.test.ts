@@ -3,7 +3,7 @@
 // back at start, and the journal never grows past what the last state write did not hold.
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { basename, join } from "node:path";
-import { decodeState, type RegistryEvent, SessionRegistry } from "@claudemesh/registry";
+import { decodeState, journalLineOf, type RegistryEvent, SessionRegistry } from "@claudemesh/registry";
 import { afterEach, describe, expect, it } from "vitest";
 import { Journal, type JournalFs, journalPrefixFor, nodeJournalFs } from "../../src/journal.js";
 import { StateStore } from "../../src/state-store.js";
@@ -38,7 +38,10 @@ function persisted(dir: string, options: { coalesceMs?: number; fs?: JournalFs }
     snapshot: () => registry.entries(),
     coalesceMs: options.coalesceMs ?? 60_000, // no state write unless a test flushes
   });
-  registry.subscribe((event: RegistryEvent) => store.record(event));
+  registry.subscribe((event: RegistryEvent) => {
+    const line = journalLineOf(event);
+    if (line !== undefined) store.record(line);
+  });
   closers.push(() => store.stop());
   return { registry, store, journal, logger, path };
 }
