@@ -261,10 +261,10 @@ it("withstands 10,000+ hostile requests, idle and slow clients, and keeps legiti
       http(daemon.socket, "GET", "/v1/sessions/me", { headers: { authorization: `ClaudeMesh-Session ${l.token}` } }),
     ),
   );
-  expect(after.map((r) => r.body)).toEqual(before.map((r) => r.body));
+  expect(after.map((r) => r.text)).toEqual(before.map((r) => r.text));
   const rssAfter = rssKiB(daemon.pid);
   const heapUsed = Number(
-    /nodejs_heap_size_used_bytes (\d+)/.exec((await http(daemon.socket, "GET", "/v1/metrics")).body)?.[1],
+    /nodejs_heap_size_used_bytes (\d+)/.exec((await http(daemon.socket, "GET", "/v1/metrics")).text)?.[1],
   );
   // Bounded: what a burst of 10,000 requests and 700 sockets leaves in a lazily collected heap,
   // not growth per request (the soak scenario checks that the level stays flat over time).
