@@ -24,6 +24,7 @@ export {
   openFds,
   procState,
   type Result,
+  rawExchange,
   register,
   rssKiB,
   token,

@@ -41,8 +41,21 @@ export function http(
   });
 }
 
+export interface RawExchangeOptions {
+  /** How long to wait for the server to close; then whatever came so far is the answer. */
+  readonly timeoutMs?: number;
+  /** Close our side as soon as the bytes are written: a client that vanishes mid-request. */
+  readonly hangUp?: boolean;
+  /** A connection error ends the exchange instead of failing it: a reset is an answer too. */
+  readonly tolerateErrors?: boolean;
+}
+
 /** Sends raw bytes (malformed HTTP included) and collects whatever comes back until the close. */
-export function rawExchange(socketPath: string, bytes: string | Buffer, timeoutMs = 10_000): Promise<string> {
+export function rawExchange(
+  socketPath: string,
+  bytes: string | Buffer,
+  options: RawExchangeOptions = {},
+): Promise<string> {
   return new Promise((resolve, reject) => {
     const socket = connect(socketPath);
     let out = "";
@@ -51,12 +64,14 @@ export function rawExchange(socketPath: string, bytes: string | Buffer, timeoutM
     });
     socket.on("end", () => resolve(out));
     socket.on("close", () => resolve(out));
-    socket.on("error", reject);
-    socket.setTimeout(timeoutMs, () => {
+    socket.on("error", (error) => (options.tolerateErrors ? resolve(out) : reject(error)));
+    socket.setTimeout(options.timeoutMs ?? 10_000, () => {
       socket.destroy();
       resolve(out);
     });
-    socket.write(bytes);
+    socket.write(bytes, () => {
+      if (options.hangUp) socket.destroy();
+    });
   });
 }
 

@@ -78,6 +78,16 @@ describe("raw HTTP", () => {
     const answer = await rawExchange(daemon.socket, "GET /nope HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
     expect(answer).toMatch(/^HTTP\/1\.1 404 /);
   });
+
+  it("can vanish mid-request, and can take a failed connection as an empty answer", async () => {
+    const daemon = await daemons.start(join(dirs.make(), "d"));
+    expect(
+      await rawExchange(daemon.socket, "POST /v1/health HTTP/1.1\r\ncontent-length: 9\r\n\r\n{", { hangUp: true }),
+    ).toBe("");
+    const nowhere = join(dirs.make(), "none.sock");
+    await expect(rawExchange(nowhere, "GET / HTTP/1.1\r\n\r\n")).rejects.toThrow(/ENOENT/);
+    expect(await rawExchange(nowhere, "GET / HTTP/1.1\r\n\r\n", { tolerateErrors: true })).toBe("");
+  });
 });
 
 describe("TempDirs", () => {

@@ -10,6 +10,7 @@ import {
   cleanup,
   daemonDir,
   http,
+  rawExchange,
   record,
   register,
   rssKiB,
@@ -146,21 +147,8 @@ function send(agent: Agent, socket: string, spec: Spec): Promise<{ status: numbe
 }
 
 /** Raw bytes on a fresh connection; resolves with whatever came back before the close. */
-function raw(socket: string, bytes: string | Buffer, destroyAfterWrite = false): Promise<string> {
-  return new Promise((resolve) => {
-    const conn = connect(socket);
-    let out = "";
-    conn.on("data", (c: Buffer) => {
-      out += c.toString("latin1");
-    });
-    conn.on("error", () => resolve(out));
-    conn.on("close", () => resolve(out));
-    conn.setTimeout(20_000, () => conn.destroy());
-    conn.write(bytes, () => {
-      if (destroyAfterWrite) conn.destroy();
-    });
-  });
-}
+const raw = (socket: string, bytes: string | Buffer, hangUp = false): Promise<string> =>
+  rawExchange(socket, bytes, { timeoutMs: 20_000, hangUp, tolerateErrors: true });
 
 function checkRawAnswer(answer: string, what: string): void {
   if (answer === "") return; // the daemon may simply close a connection that makes no sense
