@@ -1,15 +1,18 @@
+// The client suite's helpers: a real node:http server on a socket standing in for the daemon,
+// and fixtures. Temp dirs, polling and tokens come from @claudemesh/testkit.
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { Socket } from "node:net";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import type { Session } from "@claudemesh/registry";
+import { makeTempDir, removeDir } from "@claudemesh/testkit";
 
-/** A private temp dir, removed by `cleanup`. Short, so socket paths stay well under the OS limit. */
+export { token, waitFor } from "@claudemesh/testkit";
+
+/** A private temp dir, removed by `cleanup`. */
 export function tempDir(): { dir: string; cleanup(): void } {
-  const dir = mkdtempSync(join(tmpdir(), "cmc-"));
-  return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+  const dir = makeTempDir("cmc-");
+  return { dir, cleanup: () => removeDir(dir) };
 }
 
 export type Handler = (req: IncomingMessage, res: ServerResponse) => void;
@@ -67,15 +70,6 @@ export function deadSocket(socketPath: string): void {
   if (result.signal !== "SIGKILL" || !existsSync(socketPath)) throw new Error("could not leave a dead socket behind");
 }
 
-/** Polls `condition` until it holds; fails after a generous deadline instead of sleeping a fixed time. */
-export async function waitFor(condition: () => boolean, what: string, deadlineMs = 10_000): Promise<void> {
-  const end = Date.now() + deadlineMs;
-  while (!condition()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-}
-
 export function session(n: number, overrides: Partial<Session> = {}): Session {
   return {
     session_id: `s${n}`,
@@ -87,8 +81,4 @@ export function session(n: number, overrides: Partial<Session> = {}): Session {
     token_prefix: "0123abcd",
     ...overrides,
   };
-}
-
-export function token(n: number): string {
-  return n.toString(16).padStart(64, "0");
 }

@@ -71,7 +71,7 @@ it("restores the live sessions after kill -9 and drops the ones that ended meanw
       headers: { authorization: `ClaudeMesh-Session ${info.get(name)?.token}` },
     });
     expect(me.status).toBe(200);
-    expect(JSON.parse(me.body).session.display_name).toBe(name);
+    expect(JSON.parse(me.text).session.display_name).toBe(name);
   }
   for (const name of ending) {
     const me = await http(socket, "GET", "/v1/sessions/me", {

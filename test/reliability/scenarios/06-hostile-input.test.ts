@@ -10,6 +10,7 @@ import {
   cleanup,
   daemonDir,
   http,
+  rawExchange,
   record,
   register,
   rssKiB,
@@ -146,21 +147,8 @@ function send(agent: Agent, socket: string, spec: Spec): Promise<{ status: numbe
 }
 
 /** Raw bytes on a fresh connection; resolves with whatever came back before the close. */
-function raw(socket: string, bytes: string | Buffer, destroyAfterWrite = false): Promise<string> {
-  return new Promise((resolve) => {
-    const conn = connect(socket);
-    let out = "";
-    conn.on("data", (c: Buffer) => {
-      out += c.toString("latin1");
-    });
-    conn.on("error", () => resolve(out));
-    conn.on("close", () => resolve(out));
-    conn.setTimeout(20_000, () => conn.destroy());
-    conn.write(bytes, () => {
-      if (destroyAfterWrite) conn.destroy();
-    });
-  });
-}
+const raw = (socket: string, bytes: string | Buffer, hangUp = false): Promise<string> =>
+  rawExchange(socket, bytes, { timeoutMs: 20_000, hangUp, tolerateErrors: true });
 
 function checkRawAnswer(answer: string, what: string): void {
   if (answer === "") return; // the daemon may simply close a connection that makes no sense
@@ -261,10 +249,10 @@ it("withstands 10,000+ hostile requests, idle and slow clients, and keeps legiti
       http(daemon.socket, "GET", "/v1/sessions/me", { headers: { authorization: `ClaudeMesh-Session ${l.token}` } }),
     ),
   );
-  expect(after.map((r) => r.body)).toEqual(before.map((r) => r.body));
+  expect(after.map((r) => r.text)).toEqual(before.map((r) => r.text));
   const rssAfter = rssKiB(daemon.pid);
   const heapUsed = Number(
-    /nodejs_heap_size_used_bytes (\d+)/.exec((await http(daemon.socket, "GET", "/v1/metrics")).body)?.[1],
+    /nodejs_heap_size_used_bytes (\d+)/.exec((await http(daemon.socket, "GET", "/v1/metrics")).text)?.[1],
   );
   // Bounded: what a burst of 10,000 requests and 700 sockets leaves in a lazily collected heap,
   // not growth per request (the soak scenario checks that the level stays flat over time).

@@ -69,8 +69,8 @@ it.each([
   const aside = readdirSync(dir).filter((f) => f.includes(".corrupt-"));
   expect(aside).toHaveLength(1);
   expect(readFileSync(join(dir, aside[0] as string), "utf8")).toBe(damage(valid));
-  expect(daemon.log()).toContain("state file is corrupt");
-  expect(daemon.log()).toContain("state file set aside");
+  expect(daemon.stderr()).toContain("state file is corrupt");
+  expect(daemon.stderr()).toContain("state file set aside");
 });
 
 it("keeps serving on a full disk, logs the failed writes, and saves once space is back", async () => {
@@ -90,13 +90,13 @@ it("keeps serving on a full disk, logs the failed writes, and saves once space i
     );
   }
   await waitFor(
-    async () => metric((await http(daemon.socket, "GET", "/v1/metrics")).body, "claudemesh_state_write_failures") > 0,
+    async () => metric((await http(daemon.socket, "GET", "/v1/metrics")).text, "claudemesh_state_write_failures") > 0,
     "a failed write",
   );
   expect((await http(daemon.socket, "GET", "/v1/health")).status).toBe(200);
   expect(await listSessions(daemon.socket)).toHaveLength(20);
-  const failures = metric((await http(daemon.socket, "GET", "/v1/metrics")).body, "claudemesh_state_write_failures");
-  expect(daemon.log()).toMatch(/could not write the state file; will retry.*ENOSPC/);
+  const failures = metric((await http(daemon.socket, "GET", "/v1/metrics")).text, "claudemesh_state_write_failures");
+  expect(daemon.stderr()).toMatch(/could not write the state file; will retry.*ENOSPC/);
 
   // Space comes back: the retry saves everything.
   spawnSync("rm", ["-f", filler]);
@@ -131,14 +131,14 @@ it("keeps serving when the dir turns read-only, and saves once it is writable ag
   await remountReadOnly(mount);
   await register(daemon.socket, { token: token(2), pid: sleeper.pid, session_id: "ro-2" });
   await waitFor(
-    async () => metric((await http(daemon.socket, "GET", "/v1/metrics")).body, "claudemesh_state_write_failures") > 0,
+    async () => metric((await http(daemon.socket, "GET", "/v1/metrics")).text, "claudemesh_state_write_failures") > 0,
     "a failed write",
   );
   expect(await listSessions(daemon.socket)).toHaveLength(2);
-  expect(daemon.log()).toMatch(/could not write the state file; will retry.*EROFS/);
-  expect(daemon.log()).toMatch(/could not append to the journal.*EROFS/);
+  expect(daemon.stderr()).toMatch(/could not write the state file; will retry.*EROFS/);
+  expect(daemon.stderr()).toMatch(/could not append to the journal.*EROFS/);
   expect(
-    metric((await http(daemon.socket, "GET", "/v1/metrics")).body, "claudemesh_journal_write_failures"),
+    metric((await http(daemon.socket, "GET", "/v1/metrics")).text, "claudemesh_journal_write_failures"),
   ).toBeGreaterThan(0);
   execFileSync("mount", ["-o", "remount,rw", mount]);
   await waitFor(() => readFileSync(daemonPaths(dir).state, "utf8").includes("ro-2"), "the retried write", 60_000);

@@ -37,7 +37,7 @@ it(`survives ${CYCLES} launch/exit cycles with an empty registry and flat RSS an
   const before = {
     rss: rssKiB(pid),
     fds: openFds(pid),
-    heap: heapUsedMiB((await http(socket, "GET", "/v1/metrics")).body),
+    heap: heapUsedMiB((await http(socket, "GET", "/v1/metrics")).text),
   };
   const started = performance.now();
   expect(await cycles(dir, CYCLES)).toEqual([]);
@@ -47,7 +47,7 @@ it(`survives ${CYCLES} launch/exit cycles with an empty registry and flat RSS an
   const after = {
     rss: rssKiB(pid),
     fds: openFds(pid),
-    heap: heapUsedMiB((await http(socket, "GET", "/v1/metrics")).body),
+    heap: heapUsedMiB((await http(socket, "GET", "/v1/metrics")).text),
   };
   expect(after.fds).toBeLessThanOrEqual(before.fds + 2);
   expect(after.rss - before.rss).toBeLessThan(32 * 1024);

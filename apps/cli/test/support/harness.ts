@@ -1,28 +1,34 @@
 // End-to-end harness: drives the BUILT `claudemesh` binary as a user would, each test in its own
 // sandbox (a temp dir holding the daemon dir and a work dir), with piped stdio (never a TTY).
+// The process, polling and HTTP primitives are @claudemesh/testkit's.
 //
 // Cleanup rules: every process is ended by pid (never by name). Children started here are killed
-// with their descendants; the daemon is found through `<dir>/daemon.lock`; programs that outlive
+// with their descendants; the daemon is found through `<dir>/daemon.lock` (and killed only if it
+// serves this dir: a stale lock may name anyone); programs that outlive
 // their `launch` are recorded by the test with `sandbox.adopt(pid)`. A daemon still running for
 // the sandbox's dir after that is a leak: it is killed by pid and the test fails.
-import { type ChildProcess, execFile, spawn } from "node:child_process";
-import {
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  renameSync,
-  rmSync,
-  statSync,
-  writeFileSync,
-} from "node:fs";
-import { request } from "node:http";
-import { tmpdir } from "node:os";
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { promisify } from "node:util";
+import {
+  Children,
+  http,
+  killLockedDaemon,
+  killPid,
+  lockPid,
+  makeTempDir,
+  processGone,
+  processTable,
+  type Result,
+  type Running,
+  removeDir,
+  spawnCaptured,
+  type WireSession,
+  waitFor,
+} from "@claudemesh/testkit";
 import type { TestContext } from "vitest";
+
+export { killPid, processGone, type Result, type Running, type WireSession, waitFor } from "@claudemesh/testkit";
 
 export const CLI = fileURLToPath(new URL("../../dist/cli.js", import.meta.url));
 const SRC = fileURLToPath(new URL("../../src", import.meta.url));
@@ -44,51 +50,6 @@ function checkBuilt(): void {
 }
 checkBuilt();
 
-export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-
-/** Polls `check` until it returns a truthy value (returned) or the deadline passes. */
-export async function waitFor<T>(
-  check: () => T | Promise<T>,
-  what: string,
-  deadlineMs = 10_000,
-): Promise<Exclude<T, false | undefined | null | 0 | "">> {
-  const end = Date.now() + deadlineMs;
-  let lastError: unknown;
-  for (;;) {
-    try {
-      const value = await check();
-      if (value) return value as Exclude<T, false | undefined | null | 0 | "">;
-    } catch (error) {
-      lastError = error;
-    }
-    if (Date.now() > end) {
-      const detail = lastError instanceof Error ? ` (last error: ${lastError.message})` : "";
-      throw new Error(`timed out after ${deadlineMs} ms waiting for ${what}${detail}`);
-    }
-    await sleep(25);
-  }
-}
-
-export interface Result {
-  readonly code: number | null;
-  readonly signal: NodeJS.Signals | null;
-  readonly stdout: string;
-  readonly stderr: string;
-  /** Wall time from spawn to exit. */
-  readonly ms: number;
-}
-
-export interface Running {
-  readonly child: ChildProcess;
-  readonly pid: number;
-  stdout(): string;
-  stderr(): string;
-  /** Resolves at exit (output may still be arriving from descendants that hold the pipes). */
-  readonly exited: Promise<Result>;
-  /** Resolves once the process exited and its output pipes closed: the complete output. */
-  readonly closed: Promise<Result>;
-}
-
 export interface RunOptions {
   /** Added to (or, with undefined values, removed from) the sandbox's environment. */
   readonly env?: Record<string, string | undefined>;
@@ -104,94 +65,8 @@ function baseEnv(): NodeJS.ProcessEnv {
   return env;
 }
 
-/** Is `pid` gone? A zombie counts as gone: in containers nobody may ever reap an orphan. */
-export function processGone(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === "ESRCH";
-  }
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    const state = stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3);
-    return state === "Z" || state === "X";
-  } catch {
-    return !existsSync(`/proc/${pid}`) && process.platform === "linux";
-  }
-}
-
-/** SIGCONT (it may be stopped) then SIGKILL `pid`, and wait until it is gone. */
-export async function killPid(pid: number): Promise<void> {
-  for (const signal of ["SIGCONT", "SIGKILL"] as const) {
-    try {
-      process.kill(pid, signal);
-    } catch {
-      // already gone
-    }
-  }
-  await waitFor(() => processGone(pid), `pid ${pid} to end`, 10_000);
-}
-
-const execFileAsync = promisify(execFile);
-
-/** `ps -eo pid,ppid,args` as rows. */
-export async function processTable(): Promise<{ pid: number; ppid: number; args: string }[]> {
-  const { stdout } = await execFileAsync("ps", ["-eo", "pid=,ppid=,args="], { maxBuffer: 16 * 1024 * 1024 });
-  return stdout
-    .split("\n")
-    .map((line) => /^\s*(\d+)\s+(\d+)\s+(.*)$/.exec(line))
-    .filter((m): m is RegExpExecArray => m !== null)
-    .map((m) => ({ pid: Number(m[1]), ppid: Number(m[2]), args: m[3] as string }));
-}
-
-/** Every pid below `pid` in the process tree. */
-async function descendants(pid: number): Promise<number[]> {
-  const table = await processTable();
-  const out: number[] = [];
-  const walk = (parent: number) => {
-    for (const row of table) {
-      if (row.ppid === parent && !out.includes(row.pid)) {
-        out.push(row.pid);
-        walk(row.pid);
-      }
-    }
-  };
-  walk(pid);
-  return out;
-}
-
-export interface LockFile {
-  readonly pid: number;
-  readonly start_time: string | null;
-}
-
 /** A GET over the daemon's socket, bypassing the CLI (to compare with what the API says). */
-export function httpGet(socketPath: string, path: string): Promise<{ status: number; text: string }> {
-  return new Promise((resolve, reject) => {
-    const req = request({ socketPath, path, method: "GET", agent: false }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on("data", (c: Buffer) => chunks.push(c));
-      res.on("end", () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString("utf8") }));
-      res.on("error", reject);
-    });
-    req.on("error", reject);
-    req.setTimeout(10_000, () => req.destroy(new Error("request timed out")));
-    req.end();
-  });
-}
-
-export interface WireSession {
-  session_id: string;
-  mesh: string;
-  display_name: string;
-  pid: number;
-  cwd?: string;
-  role?: string;
-  groups?: string[];
-  start_time: string | null;
-  registered_at: number;
-  token_prefix: string;
-}
+export const httpGet = (socketPath: string, path: string) => http(socketPath, "GET", path);
 
 /** A test's own world: `dir` is its CLAUDEMESH_DAEMON_DIR, `work` the cwd of every command. */
 export class Sandbox {
@@ -202,12 +77,12 @@ export class Sandbox {
   readonly lock: string;
   readonly log: string;
   readonly env: NodeJS.ProcessEnv;
-  private readonly children = new Set<ChildProcess>();
+  private readonly children = new Children();
   private readonly adopted = new Set<number>();
 
   constructor() {
     // Short names: the socket path must fit in 107 bytes.
-    this.root = mkdtempSync(join(tmpdir(), "cmt-"));
+    this.root = makeTempDir("cmt-");
     this.dir = join(this.root, "d");
     this.work = join(this.root, "w");
     mkdirSync(this.work);
@@ -233,45 +108,11 @@ export class Sandbox {
       if (value === undefined) delete env[key];
       else env[key] = value;
     }
-    const started = Date.now();
-    const child = spawn(process.execPath, [CLI, ...args], {
+    return spawnCaptured(process.execPath, [CLI, ...args], {
       cwd: options.cwd ?? this.work,
       env,
-      stdio: ["pipe", "pipe", "pipe"],
+      children: this.children,
     });
-    this.children.add(child);
-    child.stdin?.end();
-    let stdout = "";
-    let stderr = "";
-    child.stdout?.setEncoding("utf8").on("data", (s: string) => {
-      stdout += s;
-    });
-    child.stderr?.setEncoding("utf8").on("data", (s: string) => {
-      stderr += s;
-    });
-    const result = (code: number | null, signal: NodeJS.Signals | null, ms: number): Result => ({
-      code,
-      signal,
-      stdout,
-      stderr,
-      ms,
-    });
-    const exited = new Promise<Result>((resolve, reject) => {
-      child.once("error", reject);
-      child.once("exit", (code, signal) => {
-        this.children.delete(child);
-        resolve(result(code, signal, Date.now() - started));
-      });
-    });
-    const closed = new Promise<Result>((resolve, reject) => {
-      child.once("error", reject);
-      child.once("close", (code, signal) => resolve(result(code, signal, Date.now() - started)));
-    });
-    // Whoever awaits only one of them still sees a spawn failure; the other must not go unhandled.
-    exited.catch(() => {});
-    closed.catch(() => {});
-    if (child.pid === undefined) throw new Error("could not start the CLI");
-    return { child, pid: child.pid, stdout: () => stdout, stderr: () => stderr, exited, closed };
   }
 
   /** Runs `claudemesh <args>` to completion. */
@@ -288,11 +129,7 @@ export class Sandbox {
 
   /** The pid recorded in `<dir>/daemon.lock`, if there is one. */
   lockPid(): number | undefined {
-    try {
-      return (JSON.parse(readFileSync(this.lock, "utf8")) as LockFile).pid;
-    } catch {
-      return undefined;
-    }
+    return lockPid(this.lock);
   }
 
   /** Pids of live daemon processes serving this sandbox's dir, from `ps`. */
@@ -305,7 +142,7 @@ export class Sandbox {
 
   /** The daemon's metrics, as `name{labels}` → value. */
   async metrics(): Promise<Map<string, number>> {
-    const res = await httpGet(this.socket, "/v1/metrics");
+    const res = await http(this.socket, "GET", "/v1/metrics");
     const out = new Map<string, number>();
     for (const line of res.text.split("\n")) {
       const m = /^(\S+)\s+(\S+)$/.exec(line);
@@ -343,19 +180,14 @@ export class Sandbox {
 
   async cleanup(): Promise<void> {
     const problems: string[] = [];
-    for (const child of [...this.children]) {
-      if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) continue;
-      for (const pid of await descendants(child.pid)) await killPid(pid);
-      await killPid(child.pid);
-    }
+    await this.children.stopAll();
     for (const pid of this.adopted) await killPid(pid);
-    const daemon = this.lockPid();
-    if (daemon !== undefined) await killPid(daemon);
+    await killLockedDaemon(this.lock, this.dir);
     for (const pid of await this.daemonProcesses()) {
       problems.push(`daemon pid ${pid} for ${this.dir} outlived the test and its lock`);
       await killPid(pid);
     }
-    rmSync(this.root, { recursive: true, force: true });
+    removeDir(this.root);
     if (problems.length > 0) throw new Error(problems.join("; "));
   }
 }

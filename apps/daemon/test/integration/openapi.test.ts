@@ -587,7 +587,7 @@ describe("every operation answers as documented", () => {
       operations.map(async ({ method, path }) => ({
         method,
         path,
-        answer: parseRaw(await rawExchange(socket, `${method} ${path} HTTP/1.1\r\nHost: x\r\n`, 20_000)),
+        answer: parseRaw(await rawExchange(socket, `${method} ${path} HTTP/1.1\r\nHost: x\r\n`, { timeoutMs: 20_000 })),
       })),
     );
     for (const { method, path, answer } of answers) {

@@ -1,10 +1,10 @@
-// Shared helpers for the unit tests: temp dirs that are always removed, polling with a deadline,
-// and a Logger that records what it was told.
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+// Shared helpers for the unit tests: temp dirs that are always removed and polling with a
+// deadline (both from @claudemesh/testkit), a Logger that records what it was told, and the
+// mesh parts a route table needs.
 import { join } from "node:path";
 import { generateSigningKey, memberKeyOf } from "@claudemesh/mesh";
 import type { SessionRegistry } from "@claudemesh/registry";
+import { TempDirs as KitTempDirs } from "@claudemesh/testkit";
 import type { EventHub } from "../../src/events/event-hub.js";
 import type { EventLog } from "../../src/events/event-log.js";
 import type { LogFields, Logger, LogLevel } from "../../src/logger.js";
@@ -12,28 +12,12 @@ import { Messaging } from "../../src/mesh/messaging.js";
 import { PresenceKeeper } from "../../src/mesh/presence-keeper.js";
 import type { DaemonMetrics } from "../../src/metrics.js";
 
+export { waitFor } from "@claudemesh/testkit";
+
 /** Temp dirs made by one test file; call `removeAll()` in afterEach. */
-export class TempDirs {
-  readonly #dirs: string[] = [];
-
-  make(prefix = "cmu-"): string {
-    const dir = mkdtempSync(join(tmpdir(), prefix));
-    this.#dirs.push(dir);
-    return dir;
-  }
-
-  removeAll(): void {
-    for (const dir of this.#dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
-  }
-}
-
-/** Polls `check` until it holds; fails with `what` once the (generous) deadline has passed. */
-export async function waitFor(check: () => boolean | Promise<boolean>, what: string, deadlineMs = 10_000) {
-  const end = Date.now() + deadlineMs;
-  for (;;) {
-    if (await check()) return;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
+export class TempDirs extends KitTempDirs {
+  constructor() {
+    super("cmu-");
   }
 }
 
