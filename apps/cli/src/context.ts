@@ -5,6 +5,11 @@ import { type DaemonPaths, daemonPaths, resolveDaemonDir } from "@claudemesh/cli
 
 export interface Output {
   write(text: string): void;
+  /**
+   * Writes and resolves once the text has been handed to the system (rejects when it could not
+   * be: a closed pipe). What marks a message surfaced waits for this.
+   */
+  writeConfirmed?(text: string): Promise<void>;
   readonly isTTY: boolean;
 }
 
@@ -21,7 +26,14 @@ export interface CliContext {
 }
 
 function stream(s: NodeJS.WriteStream): Output {
-  return { write: (text) => void s.write(text), isTTY: s.isTTY === true };
+  return {
+    write: (text) => void s.write(text),
+    writeConfirmed: (text) =>
+      new Promise((resolve, reject) => {
+        s.write(text, (error) => (error ? reject(error) : resolve()));
+      }),
+    isTTY: s.isTTY === true,
+  };
 }
 
 export function processContext(): CliContext {

@@ -34,6 +34,18 @@ async function execute(ctx: CliContext, inv: Invocation): Promise<number> {
       return (await import("./commands/service.js")).installCommand(ctx, inv.options);
     case "daemon uninstall":
       return (await import("./commands/service.js")).uninstallCommand(ctx);
+    case "peers":
+      return (await import("./commands/peers.js")).peersCommand(ctx, inv.options);
+    case "whoami":
+      return (await import("./commands/peers.js")).whoamiCommand(ctx, inv.options);
+    case "status":
+      return (await import("./commands/peers.js")).statusCommand(ctx, inv.options);
+    case "send":
+      return (await import("./commands/send.js")).sendCommand(ctx, inv.to, inv.words, inv.options);
+    case "inbox":
+      return (await import("./commands/inbox.js")).inboxCommand(ctx, inv.options);
+    case "message":
+      return (await import("./commands/send.js")).messageCommand(ctx, inv.id, inv.options);
     case "doctor":
       return (await import("./commands/doctor.js")).doctorCommand(ctx, inv.options);
     case "completion":

@@ -7,6 +7,8 @@ export const EXIT = {
   usage: 2,
   daemonUnavailable: 3,
   notFound: 4,
+  /** `send --wait` ran out of time. */
+  timedOut: 5,
   commandNotFound: 127,
 } as const;
 

@@ -59,7 +59,7 @@ function launch(args: readonly string[]): Invocation | undefined {
   const parsed = readOptions(
     args,
     new Set(),
-    new Set(["--name", "--mesh", "--role", "--group", "--session-id"]),
+    new Set(["--name", "--mesh", "--role", "--group", "--session-id", "--summary", "--inbound"]),
     new Set(["--group"]),
   );
   if (parsed === undefined) return undefined;
@@ -70,6 +70,8 @@ function launch(args: readonly string[]): Invocation | undefined {
     ...(values.has("--mesh") && { mesh: one(values, "--mesh") }),
     ...(values.has("--role") && { role: one(values, "--role") }),
     ...(values.has("--session-id") && { sessionId: one(values, "--session-id") }),
+    ...(values.has("--summary") && { summary: one(values, "--summary") }),
+    ...(values.has("--inbound") && { inbound: one(values, "--inbound") }),
   };
   return { name: "launch", command: rest, options };
 }

@@ -1,7 +1,10 @@
 // What the user asked for, independent of how the command line was parsed. Both parsers (the
 // fast path and commander) produce one of these; `dispatch` runs it.
 import type { Shell } from "./commands/completion.js";
+import type { InboxOptions } from "./commands/inbox.js";
 import type { LaunchOptions } from "./commands/launch.js";
+import type { StatusOptions } from "./commands/peers.js";
+import type { SendOptions } from "./commands/send.js";
 
 export type Invocation =
   | { readonly name: "version" }
@@ -13,7 +16,16 @@ export type Invocation =
   | { readonly name: "daemon stop" }
   | { readonly name: "daemon restart" }
   | { readonly name: "daemon status"; readonly options: { readonly json?: boolean } }
-  | { readonly name: "daemon logs"; readonly options: { readonly follow?: boolean; readonly lines: number } }
+  | {
+      readonly name: "daemon logs";
+      readonly options: { readonly follow?: boolean; readonly lines: number; readonly json?: boolean };
+    }
+  | { readonly name: "peers"; readonly options: { readonly mesh?: string; readonly json?: boolean } }
+  | { readonly name: "whoami"; readonly options: { readonly json?: boolean } }
+  | { readonly name: "status"; readonly options: StatusOptions }
+  | { readonly name: "send"; readonly to: string; readonly words: readonly string[]; readonly options: SendOptions }
+  | { readonly name: "inbox"; readonly options: InboxOptions }
+  | { readonly name: "message"; readonly id: string; readonly options: { readonly json?: boolean } }
   | { readonly name: "daemon install"; readonly options: { readonly force?: boolean; readonly dryRun?: boolean } }
   | { readonly name: "daemon uninstall" }
   | { readonly name: "doctor"; readonly options: { readonly json?: boolean; readonly fix?: boolean } }

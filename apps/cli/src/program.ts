@@ -2,7 +2,10 @@
 // for mistyped commands. Loaded only when the fast path does not recognise the command line.
 import { Argument, Command, CommanderError, InvalidArgumentError, Option } from "commander";
 import type { Shell } from "./commands/completion.js";
+import type { InboxOptions } from "./commands/inbox.js";
 import type { LaunchOptions } from "./commands/launch.js";
+import type { StatusOptions } from "./commands/peers.js";
+import type { SendOptions } from "./commands/send.js";
 import { CliError, EXIT } from "./exit-codes.js";
 import type { Invocation } from "./invocation.js";
 
@@ -19,6 +22,11 @@ const VERSION_REQUESTED = "claudemesh.version";
 const collect = (value: string, previous: string[]) => [...previous, value];
 const count = (value: string) => {
   if (!/^\d+$/.test(value)) throw new InvalidArgumentError("expected a whole number.");
+  return Number(value);
+};
+const seconds = (value: string) => {
+  if (!/^\d+(\.\d+)?$/.test(value) || Number(value) <= 0)
+    throw new InvalidArgumentError("expected seconds, more than 0.");
   return Number(value);
 };
 
@@ -51,6 +59,14 @@ export function buildProgram(invoke: (inv: Invocation) => void): Command {
       .option("--role <role>", "role of this session")
       .option("--group <group>", "group to join (repeatable)", collect, [])
       .option("--session-id <id>", "session id (default: a random UUID); an existing one is replaced")
+      .option("--summary <text>", "what this session is doing, for its peers (up to 280 characters)")
+      .addOption(
+        new Option("--inbound <policy>", "messages to this session: accept, hold (pull only) or refuse").choices([
+          "accept",
+          "hold",
+          "refuse",
+        ]),
+      )
       .argument("[command...]", "the program and its arguments")
       .passThroughOptions()
       .action((command: string[], options: LaunchOptions) => invoke({ name: "launch", command, options })),
@@ -139,8 +155,103 @@ export function buildProgram(invoke: (inv: Invocation) => void): Command {
       .description("Print the end of the daemon's log; -f keeps printing new lines.")
       .option("-f, --follow", "keep printing new lines")
       .addOption(new Option("-n, --lines <n>", "how many lines").argParser(count).default(50))
+      .option("--json", "print the log's JSON lines as they are (the default when piped)")
       .action((options) => invoke({ name: "daemon logs", options })),
     "claudemesh daemon logs -f",
+  );
+
+  example(
+    program
+      .command("peers")
+      .summary("the other sessions of your mesh, and what they are doing")
+      .description(
+        "List the peers you can message: inside a session, the other sessions of its mesh; in a plain shell, the " +
+          "sessions of --mesh (default $CLAUDEMESH_MESH, else default). A table on a terminal, tab-separated when piped.",
+      )
+      .option("--mesh <mesh>", "the mesh to list")
+      .option("--json", 'print {"peers":[…]} as the API returns it')
+      .action((options) => invoke({ name: "peers", options })),
+    "claudemesh peers",
+    "claudemesh peers --json | jq -r '.peers[].display_name'",
+  );
+  example(
+    program
+      .command("send")
+      .summary("send a message to a peer")
+      .description(
+        "Send a message to a session id, a name, @group, role:NAME (exactly one session with that role) or * (every " +
+          "other session of the mesh). The text is the remaining words, or stdin when there are none (or -). Prints the " +
+          "message id and each recipient's state; --wait waits until every recipient has it surfaced (or acked). " +
+          "Exit 4: no such recipient; 2: a name several sessions have (the candidates are listed); 5: --wait timed out.",
+      )
+      .argument("<to>", "session id, name, @group, role:NAME or *")
+      .argument("[text...]", "the message (default: stdin)")
+      .addOption(new Option("--priority <priority>", "now, next or low").choices(["now", "next", "low"]))
+      .option("--reply-to <id>", "the message this one answers")
+      .addOption(new Option("--wait <state>", "wait until surfaced or acked").choices(["surfaced", "acked"]))
+      .addOption(new Option("--timeout <seconds>", "how long --wait waits (default 60)").argParser(seconds))
+      .option("--mesh <mesh>", "from a plain shell: the mesh to send in (default $CLAUDEMESH_MESH, else default)")
+      .option("--json", "print the API's JSON")
+      .action((to: string, words: string[], options: SendOptions) => invoke({ name: "send", to, words, options })),
+    'claudemesh send api "the schema changed: rebase before you push"',
+    "claudemesh send role:reviewer --wait acked --timeout 600 < notes.md",
+    "claudemesh send '*' main is broken, do not push",
+  );
+  example(
+    program
+      .command("inbox")
+      .summary("read this session's messages")
+      .description(
+        "Print this session's new messages, each framed as a peer message with its sender. Printing marks them " +
+          "surfaced (never before the output was written); --ack also acknowledges them. --watch keeps printing new " +
+          "ones as they arrive, across daemon restarts. Inside a session only.",
+      )
+      .option("--all", "every message still kept, not only new ones")
+      .option("--watch", "keep printing new messages until interrupted")
+      .option("--ack", "acknowledge what is printed")
+      .option("--json", 'print {"messages":[…]} (with --watch: one message per line)')
+      .action((options: InboxOptions) => invoke({ name: "inbox", options })),
+    "claudemesh inbox",
+    "claudemesh inbox --watch --ack",
+  );
+  example(
+    program
+      .command("status")
+      .summary("show or set this session's summary, status and inbound policy")
+      .description(
+        "Inside a session: show what it says about itself, or set it. --status working|idle|waiting|none; " +
+          "--inbound accept (default), hold (kept, never pushed) or refuse (senders see refused).",
+      )
+      .option("--summary <text>", "what this session is doing (up to 280 characters; empty clears it)")
+      .option("--status <status>", "working, idle, waiting, or none")
+      .option("--inbound <policy>", "accept, hold or refuse")
+      .option("--json", 'print {"session":…}')
+      .action((options: StatusOptions) => invoke({ name: "status", options })),
+    'claudemesh status --summary "migrating the billing tables" --status working',
+  );
+  example(
+    program
+      .command("whoami")
+      .summary("who this is: the session (inside one) or the member")
+      .description(
+        "Inside a session: the session, its key and its member's fingerprint. In a plain shell: the member (this user " +
+          "on this machine), by its fingerprint.",
+      )
+      .option("--json", 'print {"session":…|null,"member":…}')
+      .action((options) => invoke({ name: "whoami", options })),
+    "claudemesh whoami",
+  );
+  example(
+    program
+      .command("message")
+      .summary("the delivery states of a message you sent")
+      .description(
+        "Show, for each recipient of a message you sent, its state: accepted, delivered, surfaced, acked, refused, expired.",
+      )
+      .argument("<id>", "the message id `send` printed")
+      .option("--json", 'print {"message":…}')
+      .action((id: string, options) => invoke({ name: "message", id, options })),
+    "claudemesh message 0193e2c1-4b5a-7c00-8a3e-1f2b3c4d5e6f",
   );
   example(
     daemon

@@ -1,4 +1,5 @@
 // Human and script output of session lists. Pure, so every rule is tested without a terminal.
+import type { WireMessage, WireRecipient } from "@claudemesh/mesh";
 import type { Session } from "@claudemesh/registry";
 
 const SECOND = 1_000;
@@ -69,4 +70,56 @@ export function sessionRow(session: Session, now: number, home: string): string[
     formatAge(now - session.registered_at),
     session.cwd === undefined || session.cwd === "" ? "-" : tildify(session.cwd, home),
   ];
+}
+
+export const PEER_COLUMNS = ["NAME", "SESSION", "ROLE", "STATUS", "HOST", "AGE", "SUMMARY"] as const;
+
+/** One row of `peers`, in PEER_COLUMNS order. A local peer's host is this machine: `local`. */
+export function peerRow(peer: Session, now: number): string[] {
+  return [
+    peer.display_name,
+    peer.session_id,
+    peer.role ?? "-",
+    peer.status ?? "-",
+    peer.origin === "remote" ? (peer.host ?? "?") : "local",
+    formatAge(now - peer.registered_at),
+    peer.summary ?? "",
+  ];
+}
+
+export const RECIPIENT_COLUMNS = ["NAME", "SESSION", "STATE", "UPDATED", "REASON"] as const;
+
+/** One row of a message's delivery states, in RECIPIENT_COLUMNS order. */
+export function recipientRow(r: WireRecipient, now: number): string[] {
+  return [r.display_name, r.session_id, r.state, `${formatAge(now - r.updated_at)} ago`, r.reason ?? ""];
+}
+
+/** `2026-12-01 21:40:02`, local time: when something happened, for a person. */
+export function formatTime(ms: number): string {
+  const d = new Date(ms);
+  const p = (n: number) => String(n).padStart(2, "0");
+  return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())} ${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}`;
+}
+
+/**
+ * A message as a person or an agent reads it: a header naming it a peer message and its sender,
+ * then the text with every line quoted (`> `), so that nothing in the text can pass for the
+ * header of another message or for anything but a peer's words. Control characters never reach
+ * the terminal: the daemon refuses them in text, and names are cleaned here.
+ */
+export function renderPeerMessage(m: WireMessage, now: number): string {
+  const from = m.from;
+  const who =
+    from.session_id === null
+      ? `${from.display_name} (the member, from a shell`
+      : `${from.display_name} (session ${from.session_id}`;
+  const header =
+    `[peer message ${m.id}] from ${who}, ${from.member_fingerprint}, host ${from.host}) · ` +
+    `${formatTime(m.sent_at)} (${formatAge(now - m.sent_at)} ago) · priority ${m.priority}` +
+    (m.reply_to === null ? "" : ` · reply to ${m.reply_to}`);
+  const body = m.text
+    .split("\n")
+    .map((line) => `> ${line}`)
+    .join("\n");
+  return `${header.replace(CONTROL, " ")}\n${body}\n`;
 }

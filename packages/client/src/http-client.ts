@@ -72,6 +72,8 @@ export class ApiError extends ClientError {
     readonly code: string,
     message: string,
     readonly daemonVersion?: string,
+    /** The error object's other fields, e.g. `candidates` of an ambiguous recipient. */
+    readonly detail: Readonly<Record<string, unknown>> = {},
   ) {
     super(message);
   }
@@ -126,9 +128,9 @@ export function apiErrorFrom(status: number, bodyText: string, daemonVersion?: s
   }
   const error = isRecord(parsed) ? parsed["error"] : undefined;
   if (isRecord(error)) {
-    const { code, message } = error;
+    const { code, message, ...detail } = error;
     if (typeof code === "string" && SNAKE_CASE.test(code) && typeof message === "string") {
-      return new ApiError(status, code, message, daemonVersion);
+      return new ApiError(status, code, message, daemonVersion, detail);
     }
   }
   return new ApiError(status, "internal", `the daemon answered HTTP ${status} without an error body`, daemonVersion);

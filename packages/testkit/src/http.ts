@@ -104,6 +104,14 @@ export interface WireSession {
   start_time: string | null;
   registered_at: number;
   token_prefix: string;
+  session_pubkey?: string | null;
+  member_fingerprint?: string | null;
+  attestation_expires_at?: number | null;
+  summary?: string | null;
+  status?: string | null;
+  inbound?: string;
+  origin?: string;
+  host?: string;
 }
 
 /** GET /v1/sessions, parsed. */

@@ -27,6 +27,8 @@ export interface RunOptions {
   readonly cwd?: string;
   /** "closed": a pipe closed at once (EOF on the first read); "ignore": /dev/null. */
   readonly stdin?: "closed" | "ignore";
+  /** Written to stdin, which is then closed. */
+  readonly input?: string;
   /** SIGKILLed after this long, so that a hung program fails its test instead of the suite. */
   readonly timeoutMs?: number;
   /** Where the child is tracked, to be stopped at cleanup. */
@@ -42,7 +44,8 @@ export function spawnCaptured(command: string, args: readonly string[], options:
     stdio: [options.stdin === "ignore" ? "ignore" : "pipe", "pipe", "pipe"],
   });
   options.children?.track(child);
-  child.stdin?.end();
+  child.stdin?.on("error", () => {}); // a program that exits without reading its input
+  child.stdin?.end(options.input);
   let stdout = "";
   let stderr = "";
   child.stdout?.setEncoding("utf8").on("data", (s: string) => {

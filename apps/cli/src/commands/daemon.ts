@@ -13,6 +13,7 @@ import { type CliContext, warn } from "../context.js";
 import { fetchHealth, fetchVersion, logTail, startAndWait } from "../daemon-control.js";
 import { CliError, EXIT } from "../exit-codes.js";
 import { untilInterrupted } from "../interruption.js";
+import { LogLineRenderer } from "../log-format.js";
 import { serviceName } from "../service/platform.js";
 
 export const STOP_DEADLINE_MS = 5_000;
@@ -135,6 +136,7 @@ export async function statusCommand(ctx: CliContext, options: { json?: boolean }
       uptime_ms: health.uptime_ms,
       sessions: health.sessions,
       managed_by: health.managed_by ?? null,
+      member_fingerprint: health.member_fingerprint ?? null,
       ...files,
     };
     if (options.json) ctx.stdout.write(`${JSON.stringify(status)}\n`);
@@ -145,6 +147,7 @@ export async function statusCommand(ctx: CliContext, options: { json?: boolean }
           `version:    ${version.daemon_version}`,
           `uptime:     ${formatAge(health.uptime_ms)}`,
           `sessions:   ${health.sessions}`,
+          `member:     ${status.member_fingerprint ?? "-"}`,
           `managed by: ${describeManager(status.managed_by)}`,
           `socket:     ${files.socket}`,
           `log:        ${files.log}`,
@@ -169,8 +172,11 @@ export async function statusCommand(ctx: CliContext, options: { json?: boolean }
 /** The last `lines` lines of the log; with `follow`, new lines as they come (across rotation). */
 export async function logsCommand(
   ctx: CliContext,
-  options: { follow?: boolean; lines?: number; signal?: AbortSignal },
+  options: { follow?: boolean; lines?: number; json?: boolean; signal?: AbortSignal },
 ): Promise<number> {
+  // A person at a terminal reads lines; a pipe (or --json) gets the JSON records as they are.
+  const renderer = options.json || !ctx.stdout.isTTY ? undefined : new LogLineRenderer(ctx.color);
+  const out = (text: string) => ctx.stdout.write(renderer === undefined ? text : renderer.feed(text));
   const path = ctx.paths.log;
   let size: number;
   try {
@@ -181,7 +187,7 @@ export async function logsCommand(
   }
   // `-n 0` prints nothing (like `tail -n 0`): with -f, only what comes next.
   const lines = options.lines ?? 50;
-  if (size > 0 && lines > 0) ctx.stdout.write(`${logTail(ctx, lines)}\n`);
+  if (size > 0 && lines > 0) out(`${logTail(ctx, lines)}\n`);
   if (!options.follow) return EXIT.ok;
 
   const interruption = untilInterrupted(options.signal);
@@ -201,7 +207,7 @@ export async function logsCommand(
       for (;;) {
         const n = readSync(fd, buffer, 0, buffer.length, offset);
         if (n === 0) break;
-        ctx.stdout.write(buffer.toString("utf8", 0, n));
+        out(buffer.toString("utf8", 0, n));
         offset += n;
       }
     } finally {

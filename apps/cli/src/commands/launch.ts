@@ -24,6 +24,8 @@ export interface LaunchOptions {
   role?: string;
   group?: string[];
   sessionId?: string;
+  summary?: string;
+  inbound?: string;
 }
 
 const OPTION_OF_FIELD: Record<string, string> = {
@@ -32,6 +34,8 @@ const OPTION_OF_FIELD: Record<string, string> = {
   display_name: "--name",
   role: "--role",
   groups: "--group",
+  summary: "--summary",
+  inbound: "--inbound",
 };
 
 /** Waits on fd 3 for "go", then becomes the program. EOF on fd 3 (launch died) runs nothing. */
@@ -50,6 +54,8 @@ function buildRegistration(ctx: CliContext, options: LaunchOptions, token: strin
     cwd: ctx.cwd,
     ...(options.role !== undefined && { role: options.role }),
     ...(options.group !== undefined && options.group.length > 0 && { groups: options.group }),
+    ...(options.summary !== undefined && { summary: options.summary }),
+    ...(options.inbound !== undefined && { inbound: options.inbound }),
   };
   const parsed = parseRegistration(body, { newSessionId: randomUUID, mesh: "default", displayName: "session" });
   if (!parsed.ok) {

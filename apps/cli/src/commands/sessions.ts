@@ -11,10 +11,11 @@ import {
   sessionRow,
 } from "@claudemesh/client";
 import type { Session } from "@claudemesh/registry";
+import { call } from "../api.js";
 import { type CliContext, warn } from "../context.js";
 import { daemonCallError, ensureDaemon, REQUEST_TIMEOUT_MS } from "../daemon-control.js";
 import { CliError, EXIT } from "../exit-codes.js";
-import { readTokenFile } from "../token-file.js";
+import { requireSessionToken } from "../session-token.js";
 
 function bold(ctx: CliContext, text: string): string {
   return ctx.color ? `\x1b[1m${text}\x1b[22m` : text;
@@ -55,30 +56,8 @@ export async function listSessions(ctx: CliContext, options: { mesh?: string; js
 }
 
 export async function showMe(ctx: CliContext, options: { json?: boolean }): Promise<number> {
-  const file = ctx.env.CLAUDEMESH_IPC_TOKEN_FILE;
-  if (file === undefined || file === "") {
-    throw new CliError("not inside a claudemesh session (CLAUDEMESH_IPC_TOKEN_FILE is not set)", EXIT.notFound);
-  }
-  const token = readTokenFile(file);
-  if (token === undefined)
-    throw new CliError(`not inside a live session: cannot read a token from ${file}`, EXIT.notFound);
-  const { socket } = await ensureDaemon(ctx);
-  let session: Session;
-  try {
-    session = (
-      await requestJson<MeResponse>(socket, {
-        method: "GET",
-        path: "/v1/sessions/me",
-        token,
-        timeoutMs: REQUEST_TIMEOUT_MS,
-      })
-    ).body.session;
-  } catch (error) {
-    if (error instanceof ApiError && error.status === 401) {
-      throw new CliError("this session is not registered with the daemon (it has ended)", EXIT.notFound);
-    }
-    return daemonCallError(ctx, error);
-  }
+  const token = requireSessionToken(ctx, "`claudemesh sessions me`");
+  const { session } = await call<MeResponse>(ctx, { method: "GET", path: "/v1/sessions/me", token });
   if (options.json) ctx.stdout.write(`${JSON.stringify({ session })}\n`);
   else if (!ctx.stdout.isTTY) ctx.stdout.write(renderTsv([sessionRow(session, ctx.now(), ctx.home)]));
   else {

@@ -36,6 +36,11 @@ const NAMES = [
   "uninstall",
   "doctor",
   "completion",
+  "peers",
+  "send",
+  "inbox",
+  "whoami",
+  "message",
 ];
 
 /** Writes the script and a `claudemesh` wrapper running the CLI under test; returns their paths. */
@@ -116,6 +121,12 @@ describe.concurrent("completion", () => {
       "launch",
       "sessions",
       "daemon",
+      "peers",
+      "send",
+      "inbox",
+      "status",
+      "whoami",
+      "message",
       "doctor",
       "completion",
       "--version",

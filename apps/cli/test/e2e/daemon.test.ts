@@ -1,7 +1,7 @@
 // `claudemesh daemon start|stop|restart|status|logs`, piped and with --json.
 import { existsSync, readFileSync, realpathSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import { CLI_VERSION, launchArgs, processGone, sandbox, waitFor } from "../support/harness.js";
+import { CLI_VERSION, launchArgs, processGone, sandbox, waitFor, withoutPresence } from "../support/harness.js";
 
 interface Status {
   running: boolean;
@@ -49,6 +49,7 @@ describe.concurrent("daemon", () => {
       uptime_ms: expect.any(Number),
       sessions: 0,
       managed_by: null,
+      member_fingerprint: expect.stringMatching(/^SHA256:/),
       socket: sb.socket,
       log: sb.log,
     });
@@ -94,13 +95,15 @@ describe.concurrent("daemon", () => {
     expect(newDaemon).toBeDefined();
     expect(newDaemon).not.toBe(oldDaemon);
     expect(processGone(oldDaemon)).toBe(true);
-    expect(await sb.sessions()).toEqual([session]);
+    expect((await sb.sessions()).map(withoutPresence)).toEqual([withoutPresence(session)]);
 
     // The program, after the restart, is still recognised by its token; then ends normally.
     sb.touch("go");
     expect((await launch.closed).code).toBe(0);
     expect(sb.read("me.rc")).toBe("0");
-    expect(JSON.parse(sb.read("me.json"))).toEqual({ session });
+    const me = (JSON.parse(sb.read("me.json")) as { session: typeof session }).session;
+    expect(withoutPresence(me)).toEqual(withoutPresence(session));
+    expect(me.session_pubkey).toMatch(/^[0-9a-f]{64}$/); // a fresh key, not none
     expect(await sb.sessions()).toEqual([]);
   });
 

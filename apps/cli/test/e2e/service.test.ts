@@ -6,7 +6,7 @@ import { spawnSync } from "node:child_process";
 import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { launchArgs, type Sandbox, sandbox, waitFor } from "../support/harness.js";
+import { launchArgs, type Sandbox, sandbox, waitFor, withoutPresence } from "../support/harness.js";
 
 const DAEMON_JS = new URL("../../dist/daemon.js", import.meta.url).pathname;
 const HAS_ANALYZE = spawnSync("sh", ["-c", "command -v systemd-analyze"]).status === 0;
@@ -211,7 +211,7 @@ describe.skipIf(process.platform !== "linux")("daemon install (systemd)", () => 
       ].join("\n"),
     );
     expect(w.calls()).toEqual(["--user daemon-reload", "--user enable --now claudemesh.service"]);
-    expect(await sb.sessions()).toEqual([session]);
+    expect((await sb.sessions()).map(withoutPresence)).toEqual([withoutPresence(session)]);
 
     const status = await sb.run(["daemon", "status"], { env: w.env });
     expect(status.stdout).toContain("managed by: systemd (claudemesh.service)\n");

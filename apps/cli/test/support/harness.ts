@@ -54,6 +54,8 @@ export interface RunOptions {
   /** Added to (or, with undefined values, removed from) the sandbox's environment. */
   readonly env?: Record<string, string | undefined>;
   readonly cwd?: string;
+  /** Written to the command's stdin (closed at once otherwise). */
+  readonly input?: string;
 }
 
 /** The test process's environment without any session or daemon variable of the developer's own. */
@@ -101,7 +103,7 @@ export class Sandbox {
     };
   }
 
-  /** Starts `claudemesh <args>` with piped stdio (stdin closed at once). */
+  /** Starts `claudemesh <args>` with piped stdio (stdin closed at once, after `input` if given). */
   spawn(args: readonly string[], options: RunOptions = {}): Running {
     const env: NodeJS.ProcessEnv = { ...this.env };
     for (const [key, value] of Object.entries(options.env ?? {})) {
@@ -112,6 +114,7 @@ export class Sandbox {
       cwd: options.cwd ?? this.work,
       env,
       children: this.children,
+      ...(options.input !== undefined && { input: options.input }),
     });
   }
 
@@ -222,3 +225,19 @@ export function launchArgs(script: string, options: readonly string[] = []): str
 export const CLI_VERSION: string = (
   JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string }
 ).version;
+
+/**
+ * A session without its presence (key and attestation expiry): what survives a daemon restart
+ * unchanged, since a restored session gets a fresh key.
+ */
+export function withoutPresence<T extends object>(session: T): Omit<T, "session_pubkey" | "attestation_expires_at"> {
+  const {
+    session_pubkey: _key,
+    attestation_expires_at: _expiry,
+    ...rest
+  } = session as T & {
+    session_pubkey?: unknown;
+    attestation_expires_at?: unknown;
+  };
+  return rest;
+}

@@ -1,5 +1,6 @@
 // What `sessions list` and `sessions watch` print, on a terminal and in a pipe, with and without colour.
 import type { SessionEvent } from "@claudemesh/client";
+import { daemonPaths } from "@claudemesh/client";
 import type { Session } from "@claudemesh/registry";
 import { describe, expect, it } from "vitest";
 import { renderSessions } from "../../src/commands/sessions.js";
@@ -15,14 +16,7 @@ function fakeContext({ tty, color }: { tty: boolean; color: boolean }): CliConte
     env: {},
     home: HOME,
     cwd: `${HOME}/src`,
-    paths: {
-      dir: "/d",
-      socket: "/d/daemon.sock",
-      lock: "/d/daemon.lock",
-      log: "/d/daemon.log",
-      state: "/d/s",
-      startClaim: "/d/c",
-    },
+    paths: daemonPaths("/d"),
     stdout: sink,
     stderr: { write: () => {}, isTTY: tty },
     color,
