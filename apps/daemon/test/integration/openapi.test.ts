@@ -3,12 +3,27 @@
 // validated against the document's schema for that path, method and status with a JSON Schema
 // 2020-12 validator. The document and the code's route table must list the same operations, so
 // a route added without documentation, or documentation left behind by a removed route, fails.
+// The request schemas are held against the daemon's own parsers, the error codes against
+// @claudemesh/client's statuses, and the events a stream receives against the documented event
+// schemas and the audience each event is documented for.
 import { randomUUID } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { request, type Server } from "node:http";
 import { join } from "node:path";
 import { ERROR_CODES, ERROR_STATUS, type SseMessage, SseParser } from "@claudemesh/client";
-import { parseRegistration } from "@claudemesh/registry";
+import {
+  attest,
+  fingerprint,
+  generateSigningKey,
+  messageSigningText,
+  parseAddress,
+  parseSendRequest,
+  type SigningKey,
+  seedOf,
+  signingKeyFromSeed,
+  signText,
+} from "@claudemesh/mesh";
+import { parseRegistration, parseSessionPatch } from "@claudemesh/registry";
 import { Ajv2020, type ValidateFunction } from "ajv/dist/2020.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type RunningDaemon, startDaemon } from "../../src/daemon.js";
@@ -18,6 +33,7 @@ import { MAX_BODY_BYTES } from "../../src/http/body.js";
 import { createRoutes, type RouteDeps } from "../../src/http/routes.js";
 import { createHttpServer } from "../../src/http/server.js";
 import { createLogger } from "../../src/logger.js";
+import { IPC_FEATURES } from "../../src/version.js";
 import {
   authorized,
   cleanup,
@@ -50,6 +66,7 @@ interface ResponseObject {
 interface Operation {
   operationId: string;
   security?: Record<string, string[]>[];
+  requestBody?: { required?: boolean; content: Record<string, { schema: Json }> };
   responses: Record<string, ResponseObject | Ref>;
   [extension: `x-${string}`]: unknown;
 }
@@ -132,6 +149,8 @@ const exercised = new Set<string>();
 /** Paths whose 405 answer was checked, and whether a 404 was. */
 const checked405 = new Set<string>();
 let checked404 = false;
+/** Event names seen in frames that validated against their documented schema. */
+const seenEvents = new Set<string>();
 
 interface Answer {
   status: number;
@@ -233,9 +252,16 @@ afterAll(async () => {
 });
 
 const OWNER = token(0xa11ce);
+const JSON_TYPE = { "content-type": "application/json" };
+/** A well-formed message id that names no message. */
+const SAMPLE_ID = "0190d3a2-7b1c-7a3e-8f00-5c2d9e1b4a70";
+
+/** A path of the document as a request target: its `{id}` filled in. */
+const concrete = (path: string): string => path.replaceAll("{id}", SAMPLE_ID);
 
 interface Call {
   method: string;
+  /** The request target (a documented path, its parameters filled in). */
   path: string;
   /** Headers a well-formed call sends (a token for the secured operations). */
   headers?: Record<string, string>;
@@ -244,21 +270,118 @@ interface Call {
 
 /** A well-formed call of every documented operation; `path` may gain a query. */
 function callOf(method: string, path: string): Call {
-  const json = { "content-type": "application/json" };
+  const call = (headers: Record<string, string>, body?: unknown): Call => ({
+    method,
+    path: concrete(path),
+    headers,
+    ...(body !== undefined && { body: JSON.stringify(body) }),
+  });
   switch (`${method} ${path}`) {
     case "POST /v1/sessions/register":
-      return { method, path, headers: json, body: JSON.stringify({ token: token(0xbeef), pid, session_id: "probe" }) };
+      return call(JSON_TYPE, { token: token(0xbeef), pid, session_id: "probe" });
     case "GET /v1/sessions/me":
     case "DELETE /v1/sessions/me":
-      return { method, path, headers: authorized(OWNER) };
+    case "GET /v1/inbox":
+      return call(authorized(OWNER));
+    case "PATCH /v1/sessions/me":
+      return call({ ...JSON_TYPE, ...authorized(OWNER) }, { status: "idle" });
+    case "POST /v1/inbox/mark":
+      return call({ ...JSON_TYPE, ...authorized(OWNER) }, { ids: [SAMPLE_ID], state: "surfaced" });
+    case "POST /v1/messages":
+      // From a plain shell: no token.
+      return call(JSON_TYPE, { to: "probe", text: "hello" });
     default:
-      return { method, path };
+      return call({});
   }
+}
+
+/** The call without its Authorization header. */
+function withoutToken(call: Call): Call {
+  const headers = Object.fromEntries(Object.entries(call.headers ?? {}).filter(([name]) => name !== "authorization"));
+  return { ...call, headers };
 }
 
 const operations = Object.entries(doc.paths).flatMap(([path, item]) =>
   HTTP_METHODS.filter((m) => item[m] !== undefined).map((m) => ({ method: m.toUpperCase(), path })),
 );
+
+/** The schemes of an operation's security requirements: "" for the anonymous one (`{}`). */
+const schemesOf = (method: string, path: string): string[] =>
+  (doc.paths[path]?.[method.toLowerCase()]?.security ?? []).map((requirement) => Object.keys(requirement).join(","));
+
+/** The signing key of the daemon's member key file (to attest session keys as a client would). */
+const memberSigningKey = (): SigningKey =>
+  signingKeyFromSeed((JSON.parse(readFileSync(join(dir, "member.key"), "utf8")) as { secret_key: string }).secret_key);
+
+/** A presence for a session key of the client's own, attested by the member key. */
+function presenceFor(key: SigningKey, mesh: string, sessionId: string, expiresAt = Date.now() + 3_600_000): Json {
+  return {
+    session_pubkey: key.publicKey,
+    session_secret_key: seedOf(key) + key.publicKey,
+    parent_attestation: attest(memberSigningKey(), { mesh, sessionId }, key.publicKey, expiresAt),
+  };
+}
+
+/** Registers a session (validated as an answer of the document) and returns its token. */
+async function joinMesh(tok: string, fields: Json): Promise<string> {
+  const res = await register(socket, { token: tok, pid, ...fields });
+  check("POST", "/v1/sessions/register", res);
+  expect(res.status, res.text).toBe(200);
+  return tok;
+}
+
+/** POST /v1/messages as a session (or the member without a token), validated as documented. */
+async function sendMessage(tok: string | undefined, body: Json | string) {
+  const res = await http(socket, "POST", "/v1/messages", {
+    headers: { ...JSON_TYPE, ...(tok !== undefined && authorized(tok)) },
+    body: typeof body === "string" ? body : JSON.stringify(body),
+  });
+  check("POST", "/v1/messages", res);
+  return res;
+}
+
+interface SentMessage {
+  id: string;
+  recipients: { session_id: string; display_name: string; state: string; reason?: string }[];
+}
+
+async function sent(tok: string | undefined, body: Json): Promise<SentMessage> {
+  const res = await sendMessage(tok, body);
+  expect(res.status, res.text).toBe(202);
+  return (res.json() as { message: SentMessage }).message;
+}
+
+interface InboxMessage {
+  id: string;
+  from: { session_id: string | null };
+  text: string;
+  priority: string;
+  state: string;
+}
+
+async function readInbox(tok: string, query = ""): Promise<InboxMessage[]> {
+  const res = await http(socket, "GET", `/v1/inbox${query}`, { headers: authorized(tok) });
+  check("GET", "/v1/inbox", res);
+  expect(res.status, res.text).toBe(200);
+  return (res.json() as { messages: InboxMessage[] }).messages;
+}
+
+async function markInbox(tok: string, body: Json | string, headers: Record<string, string> = JSON_TYPE) {
+  const res = await http(socket, "POST", "/v1/inbox/mark", {
+    headers: { ...headers, ...authorized(tok) },
+    body: typeof body === "string" ? body : JSON.stringify(body),
+  });
+  check("POST", "/v1/inbox/mark", res);
+  return res;
+}
+
+async function messageStatus(tok: string | undefined, id: string) {
+  const res = await http(socket, "GET", `/v1/messages/${id}`, { headers: tok === undefined ? {} : authorized(tok) });
+  check("GET", "/v1/messages/{id}", res);
+  return res;
+}
+
+const errorOf = (res: { json: () => unknown }) => (res.json() as { error: { code: string; message: string } }).error;
 
 function send(socketPath: string, call: Call, extra: { query?: string; headers?: Record<string, string> } = {}) {
   return http(socketPath, call.method, call.path + (extra.query ?? ""), {
@@ -281,8 +404,11 @@ describe("the document and the code agree on the surface", () => {
   it("documents exactly the routes of apps/daemon/src/http/routes.ts", () => {
     // createRoutes only wires its dependencies into closures: stubs are enough to read the table.
     const routes = createRoutes(stubDeps());
+    // The code writes a path parameter `:id`, the document `{id}`.
     const inCode = Object.entries(routes)
-      .flatMap(([path, table]) => Object.keys(table).map((method) => `${method} ${path}`))
+      .flatMap(([path, table]) =>
+        Object.keys(table).map((method) => `${method} ${path.replace(/\/:([A-Za-z_]+)/g, "/{$1}")}`),
+      )
       .sort();
     const inDoc = operations.map(({ method, path }) => `${method} ${path}`).sort();
     expect(inDoc).toEqual(inCode);
@@ -305,15 +431,38 @@ describe("the document and the code agree on the surface", () => {
       const schema = response?.content?.["application/json"]?.schema;
       if (schema !== undefined) errorResponses.push({ status: name === "NotFound" ? 404 : 405, schema });
     }
+    // An ambiguous_recipient error always lists its candidates, and no other error does.
+    const candidates = [
+      { session_id: "a", display_name: "api" },
+      { session_id: "b", display_name: "api" },
+    ];
+    const statusesOf = (body: unknown) =>
+      new Set(errorResponses.filter((r) => validator(r.schema)(body)).map((r) => r.status));
     for (const code of ERROR_CODES) {
-      const body = { error: { code, message: "m" } };
-      const statuses = new Set(errorResponses.filter((r) => validator(r.schema)(body)).map((r) => r.status));
-      expect([...statuses], code).toEqual([ERROR_STATUS[code]]);
+      const ambiguous = code === "ambiguous_recipient";
+      const body = { error: { code, message: "m", ...(ambiguous && { candidates }) } };
+      expect([...statusesOf(body)], code).toEqual([ERROR_STATUS[code]]);
+      const wrong = { error: { code, message: "m", ...(!ambiguous && { candidates }) } };
+      expect([...statusesOf(wrong)], `${code} ${ambiguous ? "without" : "with"} candidates`).toEqual([]);
     }
   });
 
+  it("lists the daemon's ipc_features, each explained", () => {
+    const features = componentSchema("VersionInfo")["properties"] as Record<string, Json>;
+    const ipc = features["ipc_features"] as { description: string; items: { enum: string[] } };
+    expect(ipc.items.enum).toEqual([...IPC_FEATURES]);
+    for (const feature of IPC_FEATURES) expect(ipc.description, feature).toContain(`\`${feature}\``);
+  });
+
   it("lets /v1/health carry managed_by or not, as daemons with and without service-manager support answer", () => {
-    const health = { ok: true, pid: 1, uptime_ms: 0, sessions: 0 };
+    const health = {
+      ok: true,
+      pid: 1,
+      uptime_ms: 0,
+      sessions: 0,
+      member_fingerprint: `SHA256:${"A".repeat(43)}`,
+      host: "devbox",
+    };
     for (const managedBy of ["systemd", "launchd", null]) {
       expectValid(componentSchema("Health"), { ...health, managed_by: managedBy }, `managed_by ${managedBy}`);
     }
@@ -344,6 +493,8 @@ describe("RegisterRequest holds the same field rules as the registry's model", (
         cwd: "/x",
         role: "r",
         groups: ["g"],
+        summary: "reviewing ✓",
+        inbound: "hold",
       },
     ],
     ["unknown and daemon-set fields", { ...base, extra: [1], start_time: 5, registered_at: "x", token_prefix: "zz" }],
@@ -389,6 +540,15 @@ describe("RegisterRequest holds the same field rules as the registry's model", (
     ["group empty string", { ...base, groups: [""] }],
     ["group number", { ...base, groups: [1] }],
     ["groups string", { ...base, groups: "g" }],
+    ["summary empty", { ...base, summary: "" }],
+    ["summary 280 code points", { ...base, summary: s(280, "😀") }],
+    ["summary 281", { ...base, summary: s(281) }],
+    ["summary newline", { ...base, summary: "a\nb" }],
+    ["summary null", { ...base, summary: null }],
+    ["inbound accept", { ...base, inbound: "accept" }],
+    ["inbound refuse", { ...base, inbound: "refuse" }],
+    ["inbound unknown", { ...base, inbound: "open" }],
+    ["inbound null", { ...base, inbound: null }],
   ];
   const defaults = { newSessionId: randomUUID, mesh: "default", displayName: "session" };
 
@@ -399,6 +559,125 @@ describe("RegisterRequest holds the same field rules as the registry's model", (
     expect(valid, `schema ${ajv.errorsText(validate.errors)}; parser ${parsed.ok ? "ok" : parsed.error.message}`).toBe(
       parsed.ok,
     );
+  });
+});
+
+describe("SessionPatch holds the same field rules as the registry's parseSessionPatch", () => {
+  const cases: [string, unknown][] = [
+    ["summary", { summary: "reviewing" }],
+    ["summary cleared", { summary: "" }],
+    ["summary 280 code points", { summary: "😀".repeat(280) }],
+    ["summary 281", { summary: "x".repeat(281) }],
+    ["summary tab", { summary: "a\tb" }],
+    ["summary null", { summary: null }],
+    ["status", { status: "waiting" }],
+    ["status cleared", { status: null }],
+    ["status unknown", { status: "busy" }],
+    ["inbound", { inbound: "refuse" }],
+    ["inbound null", { inbound: null }],
+    ["inbound unknown", { inbound: "later" }],
+    ["all three and an unknown field", { summary: "x", status: "idle", inbound: "hold", extra: 1 }],
+    ["one good, one bad", { summary: "x", status: "busy" }],
+    ["empty", {}],
+    ["only unknown fields", { session_id: "x", display_name: "y" }],
+    ["array", ["summary"]],
+    ["string", "summary"],
+    ["null", null],
+  ];
+
+  it.each(cases)("%s: the schema accepts it exactly when the daemon's parser does", (_, body) => {
+    const parsed = parseSessionPatch(body);
+    const validate = validator(componentSchema("SessionPatch"));
+    const valid = validate(body);
+    expect(valid, `schema ${ajv.errorsText(validate.errors)}; parser ${parsed.ok ? "ok" : parsed.error.message}`).toBe(
+      parsed.ok,
+    );
+  });
+});
+
+describe("SendMessageRequest holds the same field rules as the mesh's parseSendRequest and parseAddress", () => {
+  const base = { to: "api", text: "hello" };
+  const signed = { id: SAMPLE_ID, sent_at: 1_795_697_387_994, signature: "ab".repeat(64) };
+  const cases: [string, unknown][] = [
+    ["minimal", base],
+    [
+      "every unsigned field",
+      { ...base, priority: "low", reply_to: SAMPLE_ID, idempotency_key: "k-1!~", mesh: "a.b_c-1", extra: [1] },
+    ],
+    ["client-signed", { ...base, ...signed }],
+    ["reply_to null", { ...base, reply_to: null }],
+    ["idempotency_key null", { ...base, idempotency_key: null }],
+    ["to a session id", { ...base, to: "be3d2045-c0f2-453c-8655-1ef1d83117c1" }],
+    ["to *", { ...base, to: "*" }],
+    ["to @group", { ...base, to: "@core" }],
+    ["to @ and 64", { ...base, to: `@${"g".repeat(64)}` }],
+    ["to @ and 65", { ...base, to: `@${"g".repeat(65)}` }],
+    ["to @ alone", { ...base, to: "@" }],
+    ["to role", { ...base, to: "role:reviewer" }],
+    ["to role and 64", { ...base, to: `role:${"r".repeat(64)}` }],
+    ["to role and 65", { ...base, to: `role:${"r".repeat(65)}` }],
+    ["to role: alone", { ...base, to: "role:" }],
+    ["to 128 code points", { ...base, to: "😀".repeat(128) }],
+    ["to 129", { ...base, to: "x".repeat(129) }],
+    ["to empty", { ...base, to: "" }],
+    ["to unassigned code point", { ...base, to: "a\u0378" }],
+    ["to NUL", { ...base, to: "a\u0000" }],
+    ["to lone surrogate", { ...base, to: "a\ud800" }],
+    ["to number", { ...base, to: 5 }],
+    ["no to", { text: "hello" }],
+    ["no text", { to: "api" }],
+    ["text empty", { ...base, text: "" }],
+    ["text 16384 bytes", { ...base, text: "x".repeat(16_384) }],
+    ["text 16385 bytes", { ...base, text: "x".repeat(16_385) }],
+    ["text newline and tab", { ...base, text: "a\n\tb" }],
+    ["text unassigned code point", { ...base, text: "a\u0378" }],
+    ["text carriage return", { ...base, text: "a\r\nb" }],
+    ["text bell", { ...base, text: "bell\u0007" }],
+    ["text lone surrogate", { ...base, text: "a\udc00" }],
+    ["text number", { ...base, text: 5 }],
+    ["priority now", { ...base, priority: "now" }],
+    ["priority unknown", { ...base, priority: "asap" }],
+    ["priority null", { ...base, priority: null }],
+    ["reply_to not a uuid", { ...base, reply_to: "x" }],
+    ["reply_to upper-case", { ...base, reply_to: SAMPLE_ID.toUpperCase() }],
+    ["idempotency_key 128", { ...base, idempotency_key: "k".repeat(128) }],
+    ["idempotency_key 129", { ...base, idempotency_key: "k".repeat(129) }],
+    ["idempotency_key empty", { ...base, idempotency_key: "" }],
+    ["idempotency_key space", { ...base, idempotency_key: "a b" }],
+    ["idempotency_key number", { ...base, idempotency_key: 5 }],
+    ["mesh invalid", { ...base, mesh: "Team" }],
+    ["mesh null", { ...base, mesh: null }],
+    ["id alone", { ...base, id: SAMPLE_ID }],
+    ["id and sent_at without signature", { ...base, id: SAMPLE_ID, sent_at: signed.sent_at }],
+    ["signature alone", { ...base, signature: signed.signature }],
+    ["id null", { ...base, ...signed, id: null }],
+    ["id upper-case", { ...base, ...signed, id: SAMPLE_ID.toUpperCase() }],
+    ["sent_at negative", { ...base, ...signed, sent_at: -1 }],
+    ["sent_at fraction", { ...base, ...signed, sent_at: 1.5 }],
+    ["sent_at string", { ...base, ...signed, sent_at: "1" }],
+    ["signature short", { ...base, ...signed, signature: "ab".repeat(32) }],
+    ["signature upper-case", { ...base, ...signed, signature: "AB".repeat(64) }],
+    ["array", [base]],
+    ["string", "hello"],
+    ["null", null],
+  ];
+
+  it.each(cases)("%s: the schema accepts it exactly when the daemon's parsers do", (_, body) => {
+    const parsed = parseSendRequest(body);
+    const address = parsed.ok ? parseAddress(parsed.value.to) : undefined;
+    const ok = parsed.ok && address?.ok === true;
+    const why = !parsed.ok ? parsed.error.message : address?.ok === false ? address.error.message : "ok";
+    const validate = validator(componentSchema("SendMessageRequest"));
+    const valid = validate(body);
+    expect(valid, `schema ${ajv.errorsText(validate.errors)}; parser ${why}`).toBe(ok);
+  });
+
+  it("states the byte limit of a text, which a JSON Schema length cannot hold", () => {
+    // 8193 two-byte characters: within maxLength, over the 16384 bytes the parser allows.
+    const text = "é".repeat(8_193);
+    expect(parseSendRequest({ ...base, text }).ok).toBe(false);
+    expect(validator(componentSchema("MessageText"))(text)).toBe(true);
+    expect(componentSchema("MessageText")["description"]).toMatch(/^1–16384 bytes of UTF-8/);
   });
 });
 
@@ -458,6 +737,189 @@ describe("every operation answers as documented", () => {
     for (const name of names) expect(metrics.text, name).toMatch(new RegExp(`^# TYPE ${name} `, "m"));
   });
 
+  it("200 and 202: the member, peers, PATCH, messages and the inbox, called as documented", async () => {
+    const MESH = "peers.t";
+    const own = generateSigningKey();
+    const presence = presenceFor(own, MESH, "peer-a");
+    const alpha = {
+      session_id: "peer-a",
+      mesh: MESH,
+      display_name: "alpha",
+      summary: "writing the spec",
+      inbound: "accept",
+      presence,
+    };
+    expectValid(componentSchema("RegisterRequest"), { token: token(0x70001), pid, ...alpha }, "the request sent");
+    const a = await joinMesh(token(0x70001), alpha);
+    const b = await joinMesh(token(0x70002), {
+      session_id: "peer-b",
+      mesh: MESH,
+      display_name: "beta",
+      role: "reviewer",
+      groups: ["core"],
+    });
+    await joinMesh(token(0x70003), { session_id: "peer-c", mesh: MESH, display_name: "gamma", inbound: "refuse" });
+
+    // The member, as health and every minted presence name it.
+    const memberRes = await http(socket, "GET", "/v1/member");
+    check("GET", "/v1/member", memberRes);
+    const { member } = memberRes.json() as { member: { fingerprint: string; host: string; name: string } };
+    expect(member.fingerprint).toBe(fingerprint(memberSigningKey().publicKey));
+    const health = (await http(socket, "GET", "/v1/health")).json() as Json;
+    expect([health["member_fingerprint"], health["host"]]).toEqual([member.fingerprint, member.host]);
+
+    // The session carries the presence it brought; nothing of its secret.
+    const meRes = await http(socket, "GET", "/v1/sessions/me", { headers: authorized(a) });
+    check("GET", "/v1/sessions/me", meRes);
+    const me = (meRes.json() as { session: Json }).session;
+    expect(me).toMatchObject({
+      session_pubkey: own.publicKey,
+      member_fingerprint: member.fingerprint,
+      attestation_expires_at: (presence["parent_attestation"] as Json)["expires_at"],
+      summary: "writing the spec",
+      status: null,
+      inbound: "accept",
+      origin: "local",
+    });
+    expect(meRes.text).not.toContain(String(presence["session_secret_key"]).slice(0, 64));
+
+    // Peers: a session sees the others of its mesh; the member sees all, or one mesh.
+    const peerIds = async (query: string, headers: Record<string, string>) => {
+      const res = await http(socket, "GET", `/v1/peers${query}`, { headers });
+      check("GET", "/v1/peers", res);
+      expect(res.status, res.text).toBe(200);
+      return (res.json() as { peers: Json[] }).peers.map((p) => p["session_id"]);
+    };
+    expect(await peerIds("", authorized(a))).toEqual(["peer-b", "peer-c"]);
+    expect(await peerIds(`?mesh=${MESH}`, authorized(a))).toEqual(["peer-b", "peer-c"]);
+    expect(await peerIds(`?mesh=${MESH}`, {})).toEqual(["peer-a", "peer-b", "peer-c"]);
+    const everyone = (await http(socket, "GET", "/v1/sessions")).json() as { sessions: Json[] };
+    expect(await peerIds("", {})).toEqual(everyone.sessions.map((s) => s["session_id"]));
+
+    // PATCH sets what it is given and keeps the rest; "" and null clear.
+    const patch = async (body: Json) => {
+      const res = await http(socket, "PATCH", "/v1/sessions/me", {
+        headers: { ...JSON_TYPE, ...authorized(a) },
+        body: JSON.stringify(body),
+      });
+      check("PATCH", "/v1/sessions/me", res);
+      expect(res.status, res.text).toBe(200);
+      return (res.json() as { session: Json }).session;
+    };
+    expect(await patch({ summary: "reviewing", status: "working" })).toMatchObject({
+      summary: "reviewing",
+      status: "working",
+      inbound: "accept",
+    });
+    const cleared = await patch({ summary: "", status: null });
+    expect(cleared).toMatchObject({ summary: null, status: null, inbound: "accept", session_pubkey: own.publicKey });
+    expect(cleared).toEqual(
+      ((await http(socket, "GET", "/v1/sessions/me", { headers: authorized(a) })).json() as Json)["session"],
+    );
+
+    // Messages: by name, again under the same idempotency key, to a refusing session, to the whole
+    // mesh, to itself by id, from a plain shell, and signed by the client with its own session key.
+    const first = await sent(a, {
+      to: "beta",
+      text: "the API schema changed",
+      priority: "now",
+      idempotency_key: "oa-1",
+    });
+    expect(first.recipients).toEqual([
+      { session_id: "peer-b", display_name: "beta", state: "delivered", updated_at: expect.any(Number) },
+    ]);
+    expect((await sent(a, { to: "beta", text: "the API schema changed", idempotency_key: "oa-1" })).id).toBe(first.id);
+    const refused = await sent(a, { to: "peer-c", text: "for gamma" });
+    expect(refused.recipients).toMatchObject([{ session_id: "peer-c", state: "refused", reason: "policy" }]);
+    // A reason goes with `refused`, and only with it.
+    const recipientValid = validator(componentSchema("Recipient"));
+    const { reason: _, ...noReason } = refused.recipients[0] as SentMessage["recipients"][number];
+    expect(recipientValid(noReason)).toBe(false);
+    expect(recipientValid({ ...first.recipients[0], reason: "policy" })).toBe(false);
+    const all = await sent(a, { to: "*", text: "main is broken" });
+    expect(all.recipients.map((r) => [r.session_id, r.state])).toEqual([
+      ["peer-b", "delivered"],
+      ["peer-c", "refused"],
+    ]);
+    expect((await sent(a, { to: "@core", text: "core" })).recipients.map((r) => r.session_id)).toEqual(["peer-b"]);
+    expect((await sent(a, { to: "role:reviewer", text: "review?" })).recipients.map((r) => r.session_id)).toEqual([
+      "peer-b",
+    ]);
+    const self = await sent(a, { to: "peer-a", text: "note to self" });
+    expect(self.recipients).toMatchObject([{ session_id: "peer-a", state: "delivered" }]);
+    const fromShell = await sent(undefined, { to: "peer-b", mesh: MESH, text: "from the shell", reply_to: first.id });
+    const sentAt = Date.now();
+    const signedId = randomUUID();
+    const signature = signText(
+      own,
+      messageSigningText({
+        id: signedId,
+        mesh: MESH,
+        from: { session_id: "peer-a", display_name: "", member_fingerprint: "", host: "", signing_key: own.publicKey },
+        to: "peer-b",
+        text: "signed by the client",
+        priority: "low",
+        reply_to: null,
+        sent_at: sentAt,
+      }),
+    );
+    const signedBody = {
+      to: "peer-b",
+      text: "signed by the client",
+      priority: "low",
+      id: signedId,
+      sent_at: sentAt,
+      signature,
+    };
+    expectValid(componentSchema("SendMessageRequest"), signedBody, "the client-signed request sent");
+    expect((await sent(a, signedBody)).id).toBe(signedId);
+
+    // The sender reads each recipient's state; the member reads the states of what it sent.
+    const status = await messageStatus(a, first.id);
+    expect(status.status, status.text).toBe(200);
+    expect((status.json() as { message: Json }).message).toMatchObject({ id: first.id, mesh: MESH, to: "beta" });
+    const shellStatus = await messageStatus(undefined, fromShell.id);
+    expect(shellStatus.status, shellStatus.text).toBe(200);
+
+    // The inbox, oldest first; reading it changes nothing.
+    const inbox = await readInbox(b);
+    const expected = [first.id, all.id, expect.any(String), expect.any(String), fromShell.id, signedId];
+    expect(inbox.map((m) => m.id)).toEqual(expected);
+    expect(inbox.every((m) => m.state === "delivered")).toBe(true);
+    expect(inbox.find((m) => m.id === fromShell.id)?.from.session_id).toBeNull();
+    expect(inbox.find((m) => m.id === signedId)).toMatchObject({ priority: "low", from: { session_id: "peer-a" } });
+    expect(await readInbox(b)).toEqual(inbox);
+    expect(await readInbox(b, "?state=all&wait_ms=0")).toEqual(inbox);
+    expect(await readInbox(b, "?state=unsurfaced")).toEqual(inbox);
+    const unchanged = (await messageStatus(a, first.id)).json() as { message: { recipients: Json[] } };
+    expect(unchanged.message.recipients[0]?.["state"]).toBe("delivered");
+    expect((await readInbox(a)).map((m) => m.id)).toEqual([self.id]);
+
+    // Marking moves states forward only; ids not in the inbox, repeats and backward moves count 0.
+    const mark = async (ids: string[], state: string) => {
+      const res = await markInbox(b, { ids, state });
+      expect(res.status, res.text).toBe(200);
+      return (res.json() as { updated: number }).updated;
+    };
+    expect(await mark([first.id, first.id, SAMPLE_ID, self.id], "surfaced")).toBe(1);
+    expect(await mark([first.id, fromShell.id], "acked")).toBe(2);
+    expect(await mark([first.id], "surfaced")).toBe(0);
+    const acked = (await messageStatus(a, first.id)).json() as { message: { recipients: Json[] } };
+    expect(acked.message.recipients[0]?.["state"]).toBe("acked");
+    expect((await readInbox(b)).map((m) => m.id)).not.toContain(first.id);
+    expect((await readInbox(b, "?state=all")).find((m) => m.id === first.id)?.state).toBe("acked");
+    const unsurfaced = (await readInbox(b)).map((m) => m.id);
+    expect(await mark(unsurfaced, "surfaced")).toBe(unsurfaced.length);
+
+    // A long-poll on an inbox with nothing unsurfaced answers when a message arrives.
+    const waiting = http(socket, "GET", "/v1/inbox?wait_ms=20000", { headers: authorized(b) });
+    await new Promise((r) => setTimeout(r, 100));
+    const woken = await sent(a, { to: "peer-b", text: "wake up" });
+    const answer = await waiting;
+    check("GET", "/v1/inbox", answer);
+    expect((answer.json() as { messages: InboxMessage[] }).messages.map((m) => m.id)).toEqual([woken.id]);
+  });
+
   it("HEAD on the event stream answers its headers and closes", async () => {
     const res = await http(socket, "HEAD", "/v1/events");
     expect(res.status).toBe(200);
@@ -500,6 +962,15 @@ describe("every operation answers as documented", () => {
     const dead = spawnSleeper();
     await killAndWait(dead);
     const deadPidBody = JSON.stringify({ token: token(5), pid: dead.pid });
+    // A presence of the right shape that does not verify: the schema cannot tell, the daemon can.
+    const key = generateSigningKey();
+    const replayed = presenceFor(key, "default", "another-session");
+    const expired = presenceFor(key, "default", "p", Date.now() - 1);
+    const unverifiable = [replayed, expired].map((presence) =>
+      JSON.stringify({ token: token(5), pid, session_id: "p", presence }),
+    );
+    const goodPresence = presenceFor(key, "default", "p");
+    const withPresence = (presence: unknown) => JSON.stringify({ token: token(5), pid, session_id: "p", presence });
     const cases: [string | Buffer, string, string?][] = [
       [JSON.stringify({ token: token(5), pid }), "bad_request", "text/plain"],
       ["", "invalid_json"],
@@ -511,17 +982,40 @@ describe("every operation answers as documented", () => {
       [JSON.stringify({ token: token(5), pid: 0 }), "invalid_field"],
       [JSON.stringify({ token: token(5), pid, mesh: "Upper" }), "invalid_field"],
       [JSON.stringify({ token: token(5), pid, groups: [1] }), "invalid_field"],
+      [JSON.stringify({ token: token(5), pid, summary: "x".repeat(281) }), "invalid_field"],
+      [JSON.stringify({ token: token(5), pid, inbound: "open" }), "invalid_field"],
+      [withPresence("yes"), "invalid_field"],
+      [withPresence({ ...goodPresence, session_pubkey: "AB".repeat(32) }), "invalid_field"],
+      [withPresence({ ...goodPresence, session_secret_key: "ab" }), "invalid_field"],
+      [withPresence({ ...goodPresence, parent_attestation: { signature: "ab".repeat(64) } }), "invalid_field"],
+      [withPresence({ ...goodPresence, parent_attestation: undefined }), "invalid_field"],
+      ...unverifiable.map((body): [string, string] => [body, "invalid_field"]),
       [deadPidBody, "invalid_field"],
     ];
     for (const [body, code, contentType] of cases) {
       const res = await post(body, contentType);
       check("POST", "/v1/sessions/register", res);
-      expect((res.json() as { error: { code: string } }).error.code, String(body)).toBe(code);
-      // A JSON object refused as invalid_field (other than for a dead pid) breaks the documented schema too.
-      if (code === "invalid_field" && typeof body === "string" && body !== deadPidBody) {
+      const error = errorOf(res);
+      expect(error.code, String(body)).toBe(code);
+      if (typeof body === "string" && body.includes('"presence"')) expect(error.message).toMatch(/^presence(\.|:)/);
+      // A JSON object refused as invalid_field (other than for a dead pid or a presence that does not
+      // verify) breaks the documented schema too.
+      if (
+        code === "invalid_field" &&
+        typeof body === "string" &&
+        body !== deadPidBody &&
+        !unverifiable.includes(body)
+      ) {
         expect(validator(componentSchema("RegisterRequest"))(JSON.parse(body)), body).toBe(false);
       }
     }
+    // The same presence, well made, is accepted; a refused one changed nothing.
+    for (const body of unverifiable) expect(validator(componentSchema("RegisterRequest"))(JSON.parse(body))).toBe(true);
+    expect((await http(socket, "GET", "/v1/sessions/me", { headers: authorized(token(5)) })).status).toBe(401);
+    const accepted = await post(withPresence(goodPresence));
+    check("POST", "/v1/sessions/register", accepted);
+    expect(accepted.status, accepted.text).toBe(200);
+    await http(socket, "DELETE", "/v1/sessions/me", { headers: authorized(token(5)) });
   });
 
   it("400 invalid_field on /v1/sessions for an invalid mesh", async () => {
@@ -532,20 +1026,279 @@ describe("every operation answers as documented", () => {
     }
   });
 
-  it("401 on the secured operations without a live token, and only there", async () => {
-    const secured = operations.filter(
-      ({ method, path }) => (doc.paths[path]?.[method.toLowerCase()]?.security ?? []).length > 0,
-    );
-    expect(secured.map((o) => `${o.method} ${o.path}`).sort()).toEqual([
-      "DELETE /v1/sessions/me",
-      "GET /v1/sessions/me",
-    ]);
-    for (const { method, path } of secured) {
-      for (const headers of [{}, { authorization: "Bearer x" }, authorized("not-hex"), authorized(token(0xdead))]) {
-        const res = await http(socket, method, path, { headers });
-        check(method, path, res);
-        expect(res.status).toBe(401);
+  it("400 on PATCH /v1/sessions/me: bad_request, invalid_json and invalid_field, each as documented", async () => {
+    const tok = await joinMesh(token(0x71001), { session_id: "patch-400" });
+    const cases: [string, string, string?][] = [
+      [JSON.stringify({ status: "idle" }), "bad_request", "text/plain"],
+      ["", "invalid_json"],
+      ["{", "invalid_json"],
+      ["[1]", "invalid_field"],
+      ["null", "invalid_field"],
+      ["{}", "invalid_field"],
+      [JSON.stringify({ display_name: "renamed" }), "invalid_field"],
+      [JSON.stringify({ status: "busy" }), "invalid_field"],
+      [JSON.stringify({ summary: "x".repeat(281) }), "invalid_field"],
+      [JSON.stringify({ summary: "a\u0007" }), "invalid_field"],
+      [JSON.stringify({ inbound: null }), "invalid_field"],
+    ];
+    for (const [body, code, contentType = "application/json"] of cases) {
+      const res = await http(socket, "PATCH", "/v1/sessions/me", {
+        headers: { "content-type": contentType, ...authorized(tok) },
+        body,
+      });
+      check("PATCH", "/v1/sessions/me", res);
+      expect([res.status, errorOf(res).code], body).toEqual([400, code]);
+      if (code === "invalid_field")
+        expect(validator(componentSchema("SessionPatch"))(JSON.parse(body)), body).toBe(false);
+    }
+    // Nothing was changed by a refused patch.
+    const me = (await http(socket, "GET", "/v1/sessions/me", { headers: authorized(tok) })).json() as { session: Json };
+    expect(me.session).toMatchObject({ summary: null, status: null, inbound: "accept", display_name: "session" });
+  });
+
+  it("400 invalid_field on /v1/peers for an invalid mesh, or a session asking for another mesh", async () => {
+    const tok = await joinMesh(token(0x71002), { session_id: "peers-400", mesh: "peers.400" });
+    for (const [query, headers] of [
+      ["?mesh=Bad", {}],
+      ["?mesh=", {}],
+      [`?mesh=${"a".repeat(65)}`, authorized(tok)],
+      ["?mesh=default", authorized(tok)],
+    ] as [string, Record<string, string>][]) {
+      const res = await http(socket, "GET", `/v1/peers${query}`, { headers });
+      check("GET", "/v1/peers", res);
+      expect([res.status, errorOf(res).code], query).toEqual([400, "invalid_field"]);
+    }
+  });
+
+  it("400, 404 and 409 on POST /v1/messages, each as documented", async () => {
+    const MESH = "send.t";
+    const tok = await joinMesh(token(0x71003), { session_id: "send-1", mesh: MESH, display_name: "solo" });
+    const other = await joinMesh(token(0x71004), { session_id: "send-2", mesh: MESH, display_name: "twin" });
+    await joinMesh(token(0x71005), { session_id: "send-3", mesh: MESH, display_name: "twin", groups: ["g"] });
+    const theirs = await sent(other, { to: "solo", text: "mine" });
+    const stale = Date.now() - 10 * 60_000;
+    // Refusals the schema can tell from the body, and those only the daemon can.
+    const schemaTells: [string, string, string?][] = [
+      [JSON.stringify({ to: "solo", text: "x" }), "bad_request", "text/plain"],
+      ["", "invalid_json"],
+      ["{", "invalid_json"],
+      ["[]", "invalid_field"],
+      [JSON.stringify({ to: "solo" }), "invalid_field"],
+      [JSON.stringify({ text: "x" }), "invalid_field"],
+      [JSON.stringify({ to: "solo", text: "" }), "invalid_field"],
+      [JSON.stringify({ to: "solo", text: "x".repeat(16_385) }), "invalid_field"],
+      [JSON.stringify({ to: "solo", text: "bell\u0007" }), "invalid_field"],
+      [JSON.stringify({ to: "solo", text: "x", priority: "asap" }), "invalid_field"],
+      [JSON.stringify({ to: "solo", text: "x", reply_to: "x" }), "invalid_field"],
+      [JSON.stringify({ to: "solo", text: "x", idempotency_key: "a b" }), "invalid_field"],
+      [JSON.stringify({ to: "solo", text: "x", mesh: "Bad" }), "invalid_field"],
+      [JSON.stringify({ to: "solo", text: "x", id: SAMPLE_ID }), "invalid_field"],
+      [JSON.stringify({ to: "", text: "x" }), "invalid_field"],
+      [JSON.stringify({ to: "@", text: "x" }), "invalid_field"],
+      [JSON.stringify({ to: "x".repeat(129), text: "x" }), "invalid_field"],
+    ];
+    const daemonTells: [string, string][] = [
+      // A session sends in its own mesh only.
+      [JSON.stringify({ to: "send-2", text: "x", mesh: "default" }), "mesh: "],
+      // 16386 bytes in 8193 characters.
+      [JSON.stringify({ to: "send-2", text: "é".repeat(8_193) }), "text: "],
+      // A client-signed message whose signature does not verify, or whose clock is 10 minutes off.
+      [
+        JSON.stringify({ to: "send-2", text: "x", id: randomUUID(), sent_at: Date.now(), signature: "ab".repeat(64) }),
+        "signature: ",
+      ],
+      [
+        JSON.stringify({ to: "send-2", text: "x", id: randomUUID(), sent_at: stale, signature: "ab".repeat(64) }),
+        "sent_at: ",
+      ],
+      // The id of another sender's message.
+      [
+        JSON.stringify({ to: "send-2", text: "x", id: theirs.id, sent_at: Date.now(), signature: "ab".repeat(64) }),
+        "id: ",
+      ],
+    ];
+    for (const [body, code, contentType = "application/json"] of schemaTells) {
+      const res = await http(socket, "POST", "/v1/messages", {
+        headers: { "content-type": contentType, ...authorized(tok) },
+        body,
+      });
+      check("POST", "/v1/messages", res);
+      expect([res.status, errorOf(res).code], body.slice(0, 60)).toEqual([400, code]);
+      if (code === "invalid_field") {
+        expect(validator(componentSchema("SendMessageRequest"))(JSON.parse(body)), body.slice(0, 60)).toBe(false);
       }
+    }
+    for (const [body, field] of daemonTells) {
+      const res = await sendMessage(tok, body);
+      expect([res.status, errorOf(res).code], body.slice(0, 60)).toEqual([400, "invalid_field"]);
+      expect(errorOf(res).message).toMatch(new RegExp(`^${field}`));
+      expect(validator(componentSchema("SendMessageRequest"))(JSON.parse(body)), body.slice(0, 60)).toBe(true);
+    }
+    // From a plain shell, an invalid mesh is the body's fault.
+    const shellMesh = await sendMessage(undefined, { to: "solo", text: "x", mesh: "Bad" });
+    expect([shellMesh.status, errorOf(shellMesh).code]).toEqual([400, "invalid_field"]);
+
+    // 404: an address that reaches nobody.
+    for (const [sender, body] of [
+      [tok, { to: "nobody", text: "x" }],
+      [tok, { to: "@nogroup", text: "x" }],
+      [tok, { to: "role:none", text: "x" }],
+      [tok, { to: "solo", text: "to myself by name" }],
+      [undefined, { to: "*", text: "x", mesh: "nobody.here" }],
+    ] as [string | undefined, Json][]) {
+      const res = await sendMessage(sender, body);
+      expect([res.status, errorOf(res).code], JSON.stringify(body)).toEqual([404, "unknown_recipient"]);
+    }
+
+    // 409: a name two live sessions have, with both as candidates.
+    const busy = await sendMessage(tok, { to: "twin", text: "which one?" });
+    expect(busy.status, busy.text).toBe(409);
+    expect(busy.json()).toMatchObject({
+      error: {
+        code: "ambiguous_recipient",
+        candidates: [
+          { session_id: "send-2", display_name: "twin" },
+          { session_id: "send-3", display_name: "twin" },
+        ],
+      },
+    });
+    // Nothing of it was stored: the other twin's inbox holds only what reached it.
+    expect(await readInbox(token(0x71005))).toEqual([]);
+  });
+
+  it("429 rate_limited with Retry-After once a sender passes its burst of 100", async () => {
+    const tok = await joinMesh(token(0x71006), { session_id: "rate-1", mesh: "rate.t" });
+    const answers = [];
+    for (let i = 0; i < 150; i++) {
+      const res = await sendMessage(tok, { to: "rate-1", text: `m${i}` });
+      answers.push(res.status);
+      if (res.status === 429) {
+        expect(errorOf(res).code).toBe("rate_limited");
+        expect(Number(res.headers["retry-after"])).toBeGreaterThanOrEqual(1);
+        break;
+      }
+    }
+    expect(answers.at(-1)).toBe(429);
+    // A burst of 100, refilled at 20 a second while the loop ran.
+    expect(answers.filter((s) => s === 202).length).toBeGreaterThanOrEqual(100);
+    expect(answers.slice(0, -1).every((s) => s === 202)).toBe(true);
+    // Another sender is not limited by this one.
+    const other = await joinMesh(token(0x71007), { session_id: "rate-2", mesh: "rate.t" });
+    expect((await sendMessage(other, { to: "rate-1", text: "still fine" })).status).toBe(202);
+  });
+
+  it("404 not_found on GET /v1/messages/{id} for anyone but the sender, and for ids that are not message ids", async () => {
+    const sender = await joinMesh(token(0x71008), { session_id: "status-1", mesh: "status.t" });
+    const reader = await joinMesh(token(0x71009), { session_id: "status-2", mesh: "status.t" });
+    const m = await sent(sender, { to: "status-2", text: "mine to follow" });
+    expect((await messageStatus(sender, m.id)).status).toBe(200);
+    for (const [tok, id] of [
+      [reader, m.id], // the recipient
+      [undefined, m.id], // the member, for a session's message
+      [sender, SAMPLE_ID], // no such message
+      [sender, m.id.toUpperCase()],
+      [sender, "not-a-uuid"],
+      [sender, "%E2%9C%93"],
+    ] as [string | undefined, string][]) {
+      const res = await messageStatus(tok, id);
+      expect([res.status, errorOf(res).code], id).toEqual([404, "not_found"]);
+    }
+  });
+
+  it("400 on GET /v1/inbox for a state or wait_ms not listed", async () => {
+    const tok = await joinMesh(token(0x7100a), { session_id: "inbox-400" });
+    for (const query of ["?state=read", "?state=", "?wait_ms=30001", "?wait_ms=-1", "?wait_ms=1.5", "?wait_ms=1e3"]) {
+      const res = await http(socket, "GET", `/v1/inbox${query}`, { headers: authorized(tok) });
+      check("GET", "/v1/inbox", res);
+      expect([res.status, errorOf(res).code], query).toEqual([400, "invalid_field"]);
+    }
+    // The longest wait is accepted (and not waited: a message is there).
+    const m = await sent(tok, { to: "inbox-400", text: "already here" });
+    expect((await readInbox(tok, "?wait_ms=30000&state=all")).map((x) => x.id)).toEqual([m.id]);
+  });
+
+  it("400 on POST /v1/inbox/mark: bad_request, invalid_json and invalid_field, each as documented", async () => {
+    const tok = await joinMesh(token(0x7100b), { session_id: "mark-400" });
+    const cases: [string, string, string?][] = [
+      [JSON.stringify({ ids: [SAMPLE_ID], state: "acked" }), "bad_request", "text/plain"],
+      ["", "invalid_json"],
+      ["{", "invalid_json"],
+      ["[]", "invalid_field"],
+      [JSON.stringify({ state: "acked" }), "invalid_field"],
+      [JSON.stringify({ ids: [], state: "acked" }), "invalid_field"],
+      [JSON.stringify({ ids: SAMPLE_ID, state: "acked" }), "invalid_field"],
+      [JSON.stringify({ ids: ["nope"], state: "acked" }), "invalid_field"],
+      [JSON.stringify({ ids: [SAMPLE_ID.toUpperCase()], state: "acked" }), "invalid_field"],
+      [JSON.stringify({ ids: Array.from({ length: 1001 }, () => SAMPLE_ID), state: "acked" }), "invalid_field"],
+      [JSON.stringify({ ids: [SAMPLE_ID] }), "invalid_field"],
+      [JSON.stringify({ ids: [SAMPLE_ID], state: "read" }), "invalid_field"],
+      [JSON.stringify({ ids: [SAMPLE_ID], state: "delivered" }), "invalid_field"],
+    ];
+    for (const [body, code, contentType] of cases) {
+      const res = await markInbox(tok, body, { "content-type": contentType ?? "application/json" });
+      expect([res.status, errorOf(res).code], body.slice(0, 60)).toEqual([400, code]);
+      if (code === "invalid_field")
+        expect(validator(componentSchema("MarkRequest"))(JSON.parse(body)), body).toBe(false);
+    }
+    // 1000 ids are accepted.
+    const most = await markInbox(tok, { ids: Array.from({ length: 1000 }, () => SAMPLE_ID), state: "acked" });
+    expect([most.status, most.json()]).toEqual([200, { updated: 0 }]);
+  });
+
+  it("401 on the operations that take a session token, for a token that names no live session", async () => {
+    const byKey = (o: { method: string; path: string }) => `${o.method} ${o.path}`;
+    // Every operation ignores the header (security: []), needs a session, or takes one optionally;
+    // exactly those that read a token list 401.
+    for (const { method, path } of operations) {
+      const schemes = schemesOf(method, path);
+      expect(
+        schemes.every((scheme) => scheme === "" || scheme === "session"),
+        `${method} ${path}`,
+      ).toBe(true);
+      const has401 = doc.paths[path]?.[method.toLowerCase()]?.responses["401"] !== undefined;
+      expect(has401, `${method} ${path} lists 401`).toBe(schemes.includes("session"));
+    }
+    const required = operations.filter(({ method, path }) => {
+      const schemes = schemesOf(method, path);
+      return schemes.includes("session") && !schemes.includes("");
+    });
+    const optional = operations.filter(({ method, path }) => {
+      const schemes = schemesOf(method, path);
+      return schemes.includes("session") && schemes.includes("");
+    });
+    expect(required.map(byKey).sort()).toEqual([
+      "DELETE /v1/sessions/me",
+      "GET /v1/inbox",
+      "GET /v1/sessions/me",
+      "PATCH /v1/sessions/me",
+      "POST /v1/inbox/mark",
+    ]);
+    expect(optional.map(byKey).sort()).toEqual([
+      "GET /v1/events",
+      "GET /v1/messages/{id}",
+      "GET /v1/peers",
+      "POST /v1/messages",
+    ]);
+    const badTokens = [{ authorization: "Bearer x" }, authorized("not-hex"), authorized(token(0xdead))];
+    for (const { method, path } of required) {
+      for (const headers of [{}, ...badTokens]) {
+        const res = await send(socket, withoutToken(callOf(method, path)), { headers });
+        check(method, path, res);
+        expect(res.status, `${method} ${path} ${JSON.stringify(headers)}`).toBe(401);
+      }
+    }
+    for (const { method, path } of optional) {
+      for (const headers of badTokens) {
+        const res = await send(socket, withoutToken(callOf(method, path)), { headers });
+        check(method, path, res);
+        expect(res.status, `${method} ${path} ${JSON.stringify(headers)}`).toBe(401);
+      }
+      // Without the header the call is the member's, never refused as unauthorized. (The event
+      // stream never ends: its tokenless answers are checked in "the event stream" below.)
+      if (path === "/v1/events") continue;
+      const res = await send(socket, callOf(method, path));
+      check(method, path, res);
+      expect(res.status, `${method} ${path} without a token`).not.toBe(401);
     }
   });
 
@@ -560,7 +1313,19 @@ describe("every operation answers as documented", () => {
   });
 
   it("404 for paths not in the document", async () => {
-    for (const path of ["/", "/v1", "/v1/sessions/", "/v1/../v1/version", "/v2/version", "/v1/sessions/me/x"]) {
+    for (const path of [
+      "/",
+      "/v1",
+      "/v1/sessions/",
+      "/v1/../v1/version",
+      "/v2/version",
+      "/v1/sessions/me/x",
+      // The {id} of /v1/messages/{id} is exactly one non-empty segment that percent-decodes.
+      "/v1/messages/",
+      `/v1/messages/${SAMPLE_ID}/x`,
+      "/v1/messages/%zz",
+      "/v1/inbox/mark/x",
+    ]) {
       expect(Object.keys(doc.paths)).not.toContain(path);
       checkOther("NotFound", 404, await http(socket, "GET", path), `GET ${path}`);
     }
@@ -573,7 +1338,7 @@ describe("every operation answers as documented", () => {
       // HEAD is answered wherever GET is.
       const allow = allowed.includes("GET") ? [...allowed, "HEAD"] : allowed;
       for (const method of ["GET", "POST", "PUT", "PATCH", "DELETE"].filter((m) => !allowed.includes(m))) {
-        const res = await http(socket, method, path);
+        const res = await http(socket, method, concrete(path));
         checkOther("MethodNotAllowed", 405, res, `${method} ${path}`);
         expect(String(res.headers.allow).split(", ").sort(), `Allow on ${path}`).toEqual([...allow].sort());
       }
@@ -587,7 +1352,9 @@ describe("every operation answers as documented", () => {
       operations.map(async ({ method, path }) => ({
         method,
         path,
-        answer: parseRaw(await rawExchange(socket, `${method} ${path} HTTP/1.1\r\nHost: x\r\n`, { timeoutMs: 20_000 })),
+        answer: parseRaw(
+          await rawExchange(socket, `${method} ${concrete(path)} HTTP/1.1\r\nHost: x\r\n`, { timeoutMs: 20_000 }),
+        ),
       })),
     );
     for (const { method, path, answer } of answers) {
@@ -596,25 +1363,44 @@ describe("every operation answers as documented", () => {
     }
   });
 
-  it("413 on register for a body over 64 KiB, declared or streamed; exactly 64 KiB is accepted", async () => {
-    const sized = (bytes: number) => {
-      const head = JSON.stringify({ token: token(6), pid, pad: "" });
-      return `${head.slice(0, -2)}${"x".repeat(bytes - head.length)}"}`;
+  it("413 for a body over 64 KiB, declared or streamed, on every operation with a body; exactly 64 KiB is accepted", async () => {
+    const withBody = operations.filter(
+      ({ method, path }) => doc.paths[path]?.[method.toLowerCase()]?.requestBody !== undefined,
+    );
+    const with413 = operations.filter(
+      ({ method, path }) => doc.paths[path]?.[method.toLowerCase()]?.responses["413"] !== undefined,
+    );
+    expect(with413).toEqual(withBody);
+    const tok = await joinMesh(token(0x72001), { session_id: "big" });
+    // A well-formed body of each, padded with an unknown field (ignored) to the size wanted.
+    const bodies: Record<string, { fields: Json; headers: Record<string, string>; status: number }> = {
+      "POST /v1/sessions/register": { fields: { token: token(6), pid }, headers: {}, status: 200 },
+      "PATCH /v1/sessions/me": { fields: { summary: "big" }, headers: authorized(tok), status: 200 },
+      "POST /v1/messages": { fields: { to: "big", text: "x" }, headers: authorized(tok), status: 202 },
+      "POST /v1/inbox/mark": { fields: { ids: [SAMPLE_ID], state: "surfaced" }, headers: authorized(tok), status: 200 },
     };
-    expect(Buffer.byteLength(sized(MAX_BODY_BYTES))).toBe(MAX_BODY_BYTES);
-    const fits = await http(socket, "POST", "/v1/sessions/register", {
-      headers: { "content-type": "application/json" },
-      body: sized(MAX_BODY_BYTES),
-    });
-    check("POST", "/v1/sessions/register", fits);
-    expect(fits.status).toBe(200);
-    for (const headers of [{}, { "transfer-encoding": "chunked" }] as Record<string, string>[]) {
-      const res = await http(socket, "POST", "/v1/sessions/register", {
+    expect(withBody.map(({ method, path }) => `${method} ${path}`).sort()).toEqual(Object.keys(bodies).sort());
+    for (const { method, path } of withBody) {
+      const { fields, headers, status } = bodies[`${method} ${path}`] as (typeof bodies)[string];
+      const sized = (bytes: number) => {
+        const head = JSON.stringify({ ...fields, pad: "" });
+        return `${head.slice(0, -2)}${"x".repeat(bytes - head.length)}"}`;
+      };
+      expect(Buffer.byteLength(sized(MAX_BODY_BYTES))).toBe(MAX_BODY_BYTES);
+      const fits = await http(socket, method, path, {
         headers: { "content-type": "application/json", ...headers },
-        body: sized(MAX_BODY_BYTES + 1),
+        body: sized(MAX_BODY_BYTES),
       });
-      check("POST", "/v1/sessions/register", res);
-      expect(res.status).toBe(413);
+      check(method, path, fits);
+      expect(fits.status, `${method} ${path}: ${fits.text}`).toBe(status);
+      for (const framing of [{}, { "transfer-encoding": "chunked" }] as Record<string, string>[]) {
+        const res = await http(socket, method, path, {
+          headers: { "content-type": "application/json", ...headers, ...framing },
+          body: sized(MAX_BODY_BYTES + 1),
+        });
+        check(method, path, res);
+        expect(res.status, `${method} ${path}`).toBe(413);
+      }
     }
   });
 
@@ -622,7 +1408,7 @@ describe("every operation answers as documented", () => {
     for (const { method, path } of operations) {
       const raw = await rawExchange(
         socket,
-        `${method} ${path} HTTP/1.1\r\nHost: x\r\nx-big: ${"a".repeat(20_000)}\r\n\r\n`,
+        `${method} ${concrete(path)} HTTP/1.1\r\nHost: x\r\nx-big: ${"a".repeat(20_000)}\r\n\r\n`,
       );
       const answer = parseRaw(raw);
       check(method, path, answer);
@@ -681,16 +1467,24 @@ describe("the event stream", () => {
 
   const eventSchemas = () => doc.paths["/v1/events"]?.get?.["x-claudemesh-events"] as Record<string, Ref>;
 
-  /** Checks each event against the schema the document gives its name; ids increase by one. */
-  function checkEvents(messages: readonly SseMessage[]): number[] {
+  /**
+   * Checks each event against the schema the document gives its name. Ids increase by one on a
+   * stream that saw every event numbered meanwhile; on a stream scoped to a session (or the
+   * member) they increase, with gaps where events were for others.
+   */
+  function checkEvents(messages: readonly SseMessage[], { consecutive = true } = {}): number[] {
     const ids = messages.map((m) => Number(m.id));
     for (const message of messages) {
       const schema = eventSchemas()[message.event];
       expect(schema, `event name ${message.event} is documented`).toBeDefined();
       if (schema !== undefined) expectValid(deref<Json>(schema), JSON.parse(message.data), `event ${message.event}`);
       expect(message.id).toMatch(/^[0-9]{1,16}$/);
+      seenEvents.add(message.event);
     }
-    for (let i = 1; i < ids.length; i++) expect(ids[i]).toBe((ids[i - 1] as number) + 1);
+    for (let i = 1; i < ids.length; i++) {
+      if (consecutive) expect(ids[i]).toBe((ids[i - 1] as number) + 1);
+      else expect(ids[i]).toBeGreaterThan(ids[i - 1] as number);
+    }
     return ids;
   }
 
@@ -778,6 +1572,100 @@ describe("the event stream", () => {
     expect(ids[0]).toBeLessThanOrEqual(readyUs);
     resumed.close();
   });
+
+  it("sends session_updated to every stream, message to the recipient's, message_status to the sender's", async () => {
+    const MESH = "events.t";
+    const sender = await joinMesh(token(0x73001), { session_id: "ev-sender", mesh: MESH, display_name: "sender" });
+    const recipient = await joinMesh(token(0x73002), { session_id: "ev-recipient", mesh: MESH, display_name: "rcpt" });
+    const holder = await joinMesh(token(0x73003), { session_id: "ev-holder", mesh: MESH, inbound: "hold" });
+    const streams = {
+      sender: openStream(authorized(sender)),
+      recipient: openStream(authorized(recipient)),
+      holder: openStream(authorized(holder)),
+      member: openStream(),
+    };
+    for (const stream of Object.values(streams)) {
+      check("GET", "/v1/events", { ...(await stream.answer), text: "" });
+      await waitFor(() => stream.raw().startsWith(": claudemesh events\n\n"), "the opening comment");
+    }
+
+    const patched = await http(socket, "PATCH", "/v1/sessions/me", {
+      headers: { ...JSON_TYPE, ...authorized(sender) },
+      body: JSON.stringify({ status: "working", summary: "sending" }),
+    });
+    check("PATCH", "/v1/sessions/me", patched);
+    const fromSession = await sent(sender, { to: "rcpt", text: "for the recipient" });
+    expect((await markInbox(recipient, { ids: [fromSession.id], state: "surfaced" })).status).toBe(200);
+    const fromShell = await sent(undefined, { to: "ev-recipient", mesh: MESH, text: "from the shell" });
+    expect((await markInbox(recipient, { ids: [fromShell.id], state: "acked" })).status).toBe(200);
+    const held = await sent(sender, { to: "ev-holder", text: "held, not pushed" });
+    expect(held.recipients[0]?.state).toBe("delivered");
+
+    const names = (stream: { messages: SseMessage[] }) => stream.messages.map((m) => m.event);
+    const want = {
+      sender: ["session_updated", "message_status", "message_status", "message_status"],
+      recipient: ["session_updated", "message", "message"],
+      holder: ["session_updated"],
+      member: ["session_updated", "message_status", "message_status"],
+    };
+    await waitFor(
+      () =>
+        Object.entries(want).every(
+          ([who, events]) => streams[who as keyof typeof streams].messages.length >= events.length,
+        ),
+      "every stream's events",
+    );
+    await new Promise((r) => setTimeout(r, 100)); // and nothing more
+    for (const [who, events] of Object.entries(want))
+      expect(names(streams[who as keyof typeof streams]), who).toEqual(events);
+
+    const data = (stream: { messages: SseMessage[] }, event: string) =>
+      stream.messages.filter((m) => m.event === event).map((m) => JSON.parse(m.data) as Json);
+    expect(data(streams.member, "session_updated")[0]).toMatchObject({
+      reason: "updated",
+      session: { session_id: "ev-sender", status: "working", summary: "sending" },
+    });
+    expect(data(streams.recipient, "message").map((d) => (d["message"] as Json)["text"])).toEqual([
+      "for the recipient",
+      "from the shell",
+    ]);
+    expect(
+      data(streams.sender, "message_status").map((d) => [d["message_id"], (d["recipient"] as Json)["state"]]),
+    ).toEqual([
+      [fromSession.id, "delivered"],
+      [fromSession.id, "surfaced"],
+      [held.id, "delivered"],
+    ]);
+    expect(
+      data(streams.member, "message_status").map((d) => [d["message_id"], (d["recipient"] as Json)["state"]]),
+    ).toEqual([
+      [fromShell.id, "delivered"],
+      [fromShell.id, "acked"],
+    ]);
+
+    // Each stream's ids increase; together they hold every id numbered meanwhile, one by one.
+    const all = Object.values(streams).flatMap((stream) => checkEvents(stream.messages, { consecutive: false }));
+    const union = [...new Set(all)].sort((x, y) => x - y);
+    for (let i = 1; i < union.length; i++) expect(union[i]).toBe((union[i - 1] as number) + 1);
+
+    // A replay is scoped as the live stream was.
+    const from = String((union[0] as number) - 1);
+    const replays = {
+      recipient: openStream({ ...authorized(recipient), "last-event-id": from }),
+      member: openStream({ "last-event-id": from }),
+    };
+    for (const [who, replay] of Object.entries(replays)) {
+      const live = streams[who as keyof typeof streams];
+      await waitFor(() => replay.messages.length >= live.messages.length, `the ${who} replay`);
+      expect(
+        replay.messages.map((m) => m.id),
+        who,
+      ).toEqual(live.messages.map((m) => m.id));
+      checkEvents(replay.messages, { consecutive: false });
+      replay.close();
+    }
+    for (const stream of Object.values(streams)) stream.close();
+  });
 });
 
 describe("coverage of the document", () => {
@@ -786,6 +1674,11 @@ describe("coverage of the document", () => {
     expect(missing).toEqual([]);
     expect(checked404).toBe(true);
     expect([...checked405].sort()).toEqual(Object.keys(doc.paths).sort());
+  });
+
+  it("received a validated frame of every documented event name", () => {
+    const documentedEvents = Object.keys(doc.paths["/v1/events"]?.get?.["x-claudemesh-events"] as Json).sort();
+    expect([...seenEvents].sort()).toEqual(documentedEvents);
   });
 });
 
