@@ -9,6 +9,7 @@ import { daemonPaths } from "@claudemesh/client";
 import {
   Children,
   Daemons,
+  http,
   killLockedDaemon,
   lockPid,
   type Result,
@@ -100,4 +101,29 @@ export async function cleanup(): Promise<void> {
   daemonDirs.clear();
   await children.stopAll();
   dirs.removeAll();
+}
+
+/** `Authorization` for a session token. */
+export const as = (tok: string): Record<string, string> => ({ authorization: `ClaudeMesh-Session ${tok}` });
+
+/** POST /v1/messages as a session (or the member, without a token). */
+export function sendMessage(socket: string, tok: string | undefined, body: Record<string, unknown>) {
+  return http(socket, "POST", "/v1/messages", {
+    headers: { "content-type": "application/json", ...(tok !== undefined && as(tok)) },
+    body: JSON.stringify(body),
+  });
+}
+
+export interface InboxMessage {
+  id: string;
+  text: string;
+  state: string;
+  from: { session_id: string | null };
+}
+
+/** GET /v1/inbox?state=all of a session, parsed. */
+export async function inboxOf(socket: string, tok: string): Promise<InboxMessage[]> {
+  const res = await http(socket, "GET", "/v1/inbox?state=all", { headers: as(tok) });
+  if (res.status !== 200) throw new Error(`inbox: ${res.status} ${res.text}`);
+  return (JSON.parse(res.text) as { messages: InboxMessage[] }).messages;
 }

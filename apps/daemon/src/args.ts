@@ -9,14 +9,16 @@ export interface DaemonArgs {
   foreground: boolean;
   reaperIntervalMs: number;
   selfCheckIntervalMs: number;
+  maintenanceIntervalMs: number;
 }
 
-export const DAEMON_USAGE = `usage: claudemesh-daemon [--foreground] [--dir DIR] [--reaper-interval-ms N] [--self-check-interval-ms N]
+export const DAEMON_USAGE = `usage: claudemesh-daemon [--foreground] [--dir DIR] [--reaper-interval-ms N] [--self-check-interval-ms N] [--maintenance-interval-ms N]
 
   --foreground              log to stderr instead of DIR/daemon.log
   --dir DIR                 daemon dir (default: $CLAUDEMESH_DAEMON_DIR, else ~/.claudemesh/daemon)
   --reaper-interval-ms N    how often dead sessions are swept (default ${DEFAULTS.reaperIntervalMs})
-  --self-check-interval-ms N  how often the daemon checks its socket still reaches it (default ${DEFAULTS.selfCheckIntervalMs})`;
+  --self-check-interval-ms N  how often the daemon checks its socket still reaches it (default ${DEFAULTS.selfCheckIntervalMs})
+  --maintenance-interval-ms N  how often messages are expired and compacted and attestations renewed (default ${DEFAULTS.maintenanceIntervalMs})`;
 
 export class UsageError extends Error {
   override readonly name = "UsageError";
@@ -43,6 +45,7 @@ export function parseDaemonArgs(argv: readonly string[], env: NodeJS.ProcessEnv,
         dir: { type: "string" },
         "reaper-interval-ms": { type: "string" },
         "self-check-interval-ms": { type: "string" },
+        "maintenance-interval-ms": { type: "string" },
         help: { type: "boolean", short: "h" },
       },
       strict: true,
@@ -69,6 +72,11 @@ export function parseDaemonArgs(argv: readonly string[], env: NodeJS.ProcessEnv,
       "self-check-interval-ms",
       values["self-check-interval-ms"] as string | undefined,
       DEFAULTS.selfCheckIntervalMs,
+    ),
+    maintenanceIntervalMs: positiveInt(
+      "maintenance-interval-ms",
+      values["maintenance-interval-ms"] as string | undefined,
+      DEFAULTS.maintenanceIntervalMs,
     ),
   };
 }

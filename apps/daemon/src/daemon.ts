@@ -178,7 +178,11 @@ async function startHoldingLock(
     // A new presence is for the mesh code (and later the transports), not for the stream.
     if (!(event.type === "session_updated" && event.reason === "presence"))
       hub.publish(eventLog.append(sessionEvent(event)));
-    if (event.type === "session_deregistered") metrics.countRemoval(event.reason);
+    if (event.type === "session_deregistered") {
+      metrics.countRemoval(event.reason);
+      // Its streams end with it: a later session under the same id must not find them listening.
+      hub.closeToken(event.tokenHash);
+    }
     logSessionEvent(logger, event);
     const line = journalLineOf(event);
     if (line !== undefined) store.record(line);

@@ -120,11 +120,15 @@ export class DaemonMetrics {
       sources.journalWriteFailures,
     );
     gauge("claudemesh_messages_stored", "Messages kept in the message store", sources.messagesStored ?? (() => 0));
-    gauge(
-      "claudemesh_attestation_renewals",
-      "Session attestations renewed since the daemon started",
-      sources.attestationRenewals ?? (() => 0),
-    );
+    new Counter({
+      name: "claudemesh_attestation_renewals_total",
+      help: "Session attestations renewed since the daemon started",
+      registers: [registry],
+      collect() {
+        this.reset();
+        this.inc(sources.attestationRenewals?.() ?? 0);
+      },
+    });
     const counter = (name: string, help: string, labelNames: string[], counts: LabeledCounts) =>
       new Counter({
         name,

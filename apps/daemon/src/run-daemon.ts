@@ -66,6 +66,7 @@ export async function runDaemon(argv: readonly string[], env: NodeJS.ProcessEnv 
       logger,
       reaperIntervalMs: args.reaperIntervalMs,
       selfCheckIntervalMs: args.selfCheckIntervalMs,
+      maintenanceIntervalMs: args.maintenanceIntervalMs,
     });
   } catch (error) {
     const message =

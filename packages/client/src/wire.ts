@@ -171,6 +171,10 @@ export interface SendMessageRequest {
   readonly idempotency_key?: string;
   /** From a plain shell: the mesh to send in (a session always sends in its own). */
   readonly mesh?: string;
+  /** A session holding its own key signs the message itself: id (UUIDv7), sent_at and signature together. */
+  readonly id?: string;
+  readonly sent_at?: number;
+  readonly signature?: string;
 }
 
 export interface SendMessageResponse {

@@ -2,7 +2,7 @@
 // contract in one place. Pure: the clock, ids, the session directory and the keys are injected;
 // persistence and events hang off the store's listeners.
 //
-// A send: validate → idempotency key → rate limit → resolve the address → sign (or take the
+// A send: validate → idempotency key → resolve the address → rate limit → sign (or take the
 // client's signature) → intake. Intake is the one door into the store, for messages made here and
 // (later) for those arriving from other machines: it verifies the signature against the key the
 // sender must have, refuses a duplicate id from someone else, stores the message once, then
@@ -127,6 +127,10 @@ export class MessageService {
     }
     if (request.signed !== undefined && store.has(request.signed.id)) return this.#repeat(request.signed.id, identity);
 
+    const address = parseAddress(request.to);
+    if (!address.ok) throw invalid(address.error);
+    const recipients = this.#resolve(address.value, mesh, identity);
+    // Counted once it would become a message: a refused request costs the sender nothing.
     const taken = this.#limiter.take(identity ?? `\u0000member:${mesh}`, now);
     if (!taken.ok) {
       this.#o.onRejected?.("rate_limited", { sender: identity });
@@ -136,10 +140,6 @@ export class MessageService {
         { retryAfterMs: taken.retryAfterMs },
       );
     }
-
-    const address = parseAddress(request.to);
-    if (!address.ok) throw invalid(address.error);
-    const recipients = this.#resolve(address.value, mesh, identity);
     const envelope = this.#envelope(sender, mesh, request, now);
     const expected = envelope.from.signing_key;
     const stored = this.intake(envelope, expected, recipients, request.idempotency_key);

@@ -204,6 +204,7 @@ export class MessageStore {
     });
     const message = frozenMessage(entry);
     this.#emit({ kind: "accepted", message });
+    this.#enforceCap();
     return message;
   }
 
@@ -242,6 +243,7 @@ export class MessageStore {
     if (reason !== undefined) recipient.reason = reason;
     this.#checkSettled(entry);
     this.#emit({ kind: "state", envelope: entry.envelope, recipient: frozenRecipient(recipient), previous });
+    this.#enforceCap();
     return true;
   }
 
@@ -333,7 +335,14 @@ export class MessageStore {
     else if (!this.#settled.has(id)) this.#settled.add(id);
   }
 
-  /** Drops messages kept past their retention, then the oldest settled ones past `maxSettled`. */
+  /** Settled messages past `maxSettled` go at once, oldest settled first: memory never waits for a timer. */
+  #enforceCap(): void {
+    while (this.#settled.size > this.limits.maxSettled) {
+      this.#drop(this.#messages.get(this.#settled.values().next().value as string) as Entry);
+    }
+  }
+
+  /** Drops messages kept past their retention. */
   compact(now: number): number {
     let dropped = 0;
     for (const id of [...this.#settled]) {
@@ -343,8 +352,7 @@ export class MessageStore {
       const retention = recipients.every((r) => isFinal(r.state))
         ? this.limits.finalRetentionMs
         : this.limits.surfacedRetentionMs;
-      const over = this.#settled.size - this.limits.maxSettled;
-      if (now - settledAt >= retention || over > 0) {
+      if (now - settledAt >= retention) {
         this.#drop(entry);
         dropped++;
       }

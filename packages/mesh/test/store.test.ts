@@ -159,7 +159,7 @@ describe("MessageStore", () => {
     expect(store.byIdempotencyKey("sender", "key-1", T0 + 10 * 60_000 + 1)).toBeUndefined();
   });
 
-  it("drops settled messages after their retention, or the oldest beyond the cap; never an unsettled one", () => {
+  it("drops settled messages after their retention, and the oldest beyond the cap at once; never an unsettled one", () => {
     const store = new MessageStore({ maxSettled: 2 });
     const changes = recorded(store);
     const ms = [envelope(), envelope(), envelope(), envelope()];
@@ -169,9 +169,9 @@ describe("MessageStore", () => {
     }
     const [m0, m1, m2, m3] = ms as [Envelope, Envelope, Envelope, Envelope];
     store.mark("a", [m0.id, m1.id], "acked", T0);
-    store.mark("a", [m2.id], "surfaced", T0);
-    expect(store.compact(T0 + 1)).toBe(1); // three settled, cap two: the oldest goes
+    store.mark("a", [m2.id], "surfaced", T0); // three settled, cap two: the oldest went then
     expect(store.has(m0.id)).toBe(false);
+    expect(store.compact(T0 + 1)).toBe(0);
     expect(store.compact(T0 + 3_600_000)).toBe(1); // m1 acked an hour ago
     expect([m1, m2, m3].map((m) => store.has(m.id))).toEqual([false, true, true]);
     expect(store.compact(T0 + 7 * 24 * 3_600_000)).toBe(1); // m2 surfaced a week ago

@@ -68,6 +68,16 @@ export class EventHub {
     }
   }
 
+  /** Ends the streams of a session's token (it was removed or replaced): they may resume as nobody else. */
+  closeToken(tokenHash: string): void {
+    for (const [res, subscriber] of this.#streams) {
+      if (subscriber.kind === "session" && subscriber.tokenHash === tokenHash) {
+        this.#streams.delete(res);
+        res.end();
+      }
+    }
+  }
+
   /** Ends every stream (shutdown). */
   closeAll(): void {
     clearInterval(this.#keepalive);

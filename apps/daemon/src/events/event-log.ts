@@ -21,8 +21,13 @@ export type Audience =
   /** The streams opened without a token: the user from a plain shell. */
   | { readonly kind: "member" };
 
-/** Who a stream is: the token it was opened with decides. */
-export type Subscriber = { readonly kind: "member" } | { readonly kind: "session"; readonly sessionId: string };
+/**
+ * Who a stream is: the token it was opened with decides. A session's stream lasts as long as that
+ * token's session: the registration of another token under the same id does not inherit it.
+ */
+export type Subscriber =
+  | { readonly kind: "member" }
+  | { readonly kind: "session"; readonly sessionId: string; readonly tokenHash?: string };
 
 export const EVERYONE: Audience = { kind: "all" };
 

@@ -12,6 +12,7 @@ import type { Routes } from "./server.js";
 export interface MessageRouteDeps {
   registry: SessionRegistry;
   messaging: Messaging;
+  now?: () => number;
 }
 
 export const INBOX_LIMITS = {
@@ -49,6 +50,7 @@ function parseMark(raw: unknown): { ids: string[]; state: "surfaced" | "acked" }
 
 export function messageRoutes(deps: MessageRouteDeps): Routes {
   const { registry, messaging } = deps;
+  const now = deps.now ?? Date.now;
 
   return {
     "/v1/messages": {
@@ -96,7 +98,7 @@ export function messageRoutes(deps: MessageRouteDeps): Routes {
       POST: async (ctx) => {
         const self = sessionOf(ctx, registry);
         const { ids, state } = parseMark(parseJsonBody(await readBody(ctx.req), ctx.req.headers["content-type"]));
-        const updated = messaging.store.mark(self.session_id, ids, state, Date.now());
+        const updated = messaging.store.mark(self.session_id, ids, state, now());
         await messaging.persisted();
         return { body: { updated } };
       },

@@ -2,13 +2,13 @@
 // messages and inboxes in message-routes.ts.
 import { hostname } from "node:os";
 import type { MemberKey } from "@claudemesh/mesh";
-import type { ProcessProbe, SessionRegistry } from "@claudemesh/registry";
+import { hashToken, type ProcessProbe, type SessionRegistry } from "@claudemesh/registry";
 import type { EventHub } from "../events/event-hub.js";
 import type { Messaging } from "../mesh/messaging.js";
 import type { PresenceKeeper } from "../mesh/presence-keeper.js";
 import type { DaemonMetrics } from "../metrics.js";
 import { DAEMON_VERSION, IPC_API, IPC_FEATURES, SCHEMA_VERSION } from "../version.js";
-import { optionalSessionOf } from "./auth.js";
+import { optionalSessionOf, tokenOf } from "./auth.js";
 import { messageRoutes } from "./message-routes.js";
 import type { Reply, Routes } from "./server.js";
 import { sessionRoutes } from "./session-routes.js";
@@ -98,7 +98,9 @@ export function createRoutes(deps: RouteDeps): Routes {
           ctx.res,
           parseLastEventId(ctx.req.headers["last-event-id"]),
           ctx.baseHeaders,
-          self === undefined ? { kind: "member" } : { kind: "session", sessionId: self.session_id },
+          self === undefined
+            ? { kind: "member" }
+            : { kind: "session", sessionId: self.session_id, tokenHash: hashToken(tokenOf(ctx)) },
         );
         return "streamed";
       },

@@ -340,6 +340,23 @@ describe("messages", () => {
     expect((await http(socket, "GET", "/v1/inbox")).status).toBe(401);
   });
 
+  it("a session's stream ends with it: a later session under its id does not find it listening", async () => {
+    await join2(1);
+    const old = await join2(2);
+    const stream = events(old);
+    await waitFor(() => stream.got.length >= 0 && daemon.registry.size === 2, "ready");
+    await new Promise((r) => setTimeout(r, 50));
+    // Another token takes the session id over (a re-launch): the old token's stream is closed.
+    const replacement = await join2(3, { session_id: "s2", display_name: "n2" });
+    const replacementStream = events(replacement);
+    await new Promise((r) => setTimeout(r, 50));
+    await sent(token(1), { to: "s2", text: "for the new holder only" });
+    await waitFor(() => replacementStream.of("message").length === 1, "the new holder's message event");
+    expect(stream.of("message")).toEqual([]);
+    stream.close();
+    replacementStream.close();
+  });
+
   it("states only move forward", async () => {
     const a = await join2(1);
     const b = await join2(2);

@@ -5,12 +5,13 @@ import { DAEMON_USAGE, parseDaemonArgs, UsageError } from "../../src/args.js";
 const HOME = "/home/alice";
 
 describe("parseDaemonArgs", () => {
-  it("defaults: dir under the home dir, reaper 5000 ms, self-check 60000 ms, not in the foreground", () => {
+  it("defaults: dir under the home dir, reaper 5000 ms, self-check and maintenance 60000 ms, not in the foreground", () => {
     expect(parseDaemonArgs([], {}, HOME)).toEqual({
       dir: "/home/alice/.claudemesh/daemon",
       foreground: false,
       reaperIntervalMs: 5_000,
       selfCheckIntervalMs: 60_000,
+      maintenanceIntervalMs: 60_000,
     });
   });
 
@@ -39,14 +40,26 @@ describe("parseDaemonArgs", () => {
     expect(parseDaemonArgs(["--dir=/from/flag2"], env, HOME)).toMatchObject({ dir: "/from/flag2" });
   });
 
-  it("reads --foreground and both intervals", () => {
+  it("reads --foreground and the three intervals", () => {
     expect(
-      parseDaemonArgs(["--foreground", "--reaper-interval-ms", "250", "--self-check-interval-ms=10"], {}, HOME),
+      parseDaemonArgs(
+        [
+          "--foreground",
+          "--reaper-interval-ms",
+          "250",
+          "--self-check-interval-ms=10",
+          "--maintenance-interval-ms",
+          "500",
+        ],
+        {},
+        HOME,
+      ),
     ).toEqual({
       dir: "/home/alice/.claudemesh/daemon",
       foreground: true,
       reaperIntervalMs: 250,
       selfCheckIntervalMs: 10,
+      maintenanceIntervalMs: 500,
     });
     expect(parseDaemonArgs(["--reaper-interval-ms", "86400000"], {}, HOME)).toMatchObject({
       reaperIntervalMs: 86_400_000,
