@@ -116,16 +116,18 @@ async function waitUntil(ctx: CliContext, id: string, token: string | undefined,
   const outcome = new Promise<"settled" | "timeout" | "stopped">((resolve) => {
     finish = resolve;
   });
-  let reading: Promise<void> | undefined;
+  let reading = false; // one read at a time: a burst of events needs one answer
   const refresh = () => {
-    reading ??= read()
+    if (reading) return;
+    reading = true;
+    read()
       .then((res) => {
         status = res.message;
         if (settled(status, wanted)) finish("settled");
       })
       .catch(() => {}) // the daemon is restarting: the next wake-up reads again
       .finally(() => {
-        reading = undefined;
+        reading = false;
       });
   };
   const watching = watchEvents(socket, {
