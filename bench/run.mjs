@@ -20,6 +20,7 @@ const BENCHMARKS = {
   B4: "./b4-launch.mjs",
   B5: "./b5-rss.mjs",
   B6: "./b6-start.mjs",
+  M1: "./m1-messages.mjs",
 };
 
 const USAGE = `usage: pnpm bench [--quick] [--only B1,B3] [--out FILE]

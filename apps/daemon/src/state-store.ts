@@ -259,7 +259,7 @@ export class StateStore<T = RegistryEntry> {
   }
 
   #coalesceDelay(): number {
-    return Math.min(Math.max(this.#o.coalesceMs, this.#lastWriteMs * 10), 1_000);
+    return Math.min(Math.max(this.#o.coalesceMs, this.#lastWriteMs * 10), Math.max(1_000, this.#o.coalesceMs));
   }
 
   #retryDelay(): number {

@@ -68,8 +68,10 @@ export type Resolution =
 
 export interface ResolveContext {
   readonly mesh: string;
-  /** Live sessions of the mesh, oldest first. */
-  readonly live: readonly PeerCandidate[];
+  /** Live sessions of the mesh, oldest first (asked for only when an address needs them all). */
+  live(): readonly PeerCandidate[];
+  /** The live session of the mesh with this id: a session id needs no list. */
+  byId(sessionId: string): PeerCandidate | undefined;
   /** The sending session, or null for the member sending from a plain shell. */
   readonly senderSessionId: string | null;
   /** Messages not yet surfaced for a session (anycast picks the least loaded). */
@@ -85,8 +87,12 @@ const found = (live: readonly PeerCandidate[], queued: readonly KnownRecipient[]
 });
 
 export function resolveAddress(address: Address, ctx: ResolveContext): Resolution {
-  const others = ctx.live.filter((s) => s.session_id !== ctx.senderSessionId);
   const none = (message: string): Resolution => ({ kind: "unknown", message });
+  if (address.kind === "direct") {
+    const byId = ctx.byId(address.name);
+    if (byId !== undefined) return found([byId]);
+  }
+  const others = ctx.live().filter((s) => s.session_id !== ctx.senderSessionId);
   switch (address.kind) {
     case "broadcast":
       return others.length > 0 ? found(others) : none(`no other live session in mesh ${ctx.mesh}`);
@@ -107,8 +113,6 @@ export function resolveAddress(address: Address, ctx: ResolveContext): Resolutio
       return found([chosen]);
     }
     case "direct": {
-      const byId = ctx.live.find((s) => s.session_id === address.name);
-      if (byId !== undefined) return found([byId]);
       const named = others.filter((s) => s.display_name === address.name);
       if (named.length === 1) return found(named);
       if (named.length > 1) {

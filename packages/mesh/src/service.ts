@@ -169,10 +169,13 @@ export class MessageService {
     identity: SenderIdentity,
   ): readonly (KnownRecipient & { live?: MeshPeer })[] {
     const { peers, store } = this.#o;
-    const live = peers.live(mesh);
     const resolution = resolveAddress(address, {
       mesh,
-      live,
+      live: () => peers.live(mesh),
+      byId: (id) => {
+        const peer = peers.get(id);
+        return peer?.mesh === mesh ? peer : undefined;
+      },
       senderSessionId: identity,
       unread: (id) => store.unsurfaced(id),
       known: (id) => store.known(mesh, id),

@@ -10,7 +10,15 @@ const peer = (id: string, extra: Partial<PeerCandidate> = {}): PeerCandidate => 
 });
 
 function ctx(live: PeerCandidate[], over: Partial<ResolveContext> = {}): ResolveContext {
-  return { mesh: "default", live, senderSessionId: null, unread: () => 0, known: () => undefined, ...over };
+  return {
+    mesh: "default",
+    live: () => live,
+    byId: (id) => live.find((s) => s.session_id === id),
+    senderSessionId: null,
+    unread: () => 0,
+    known: () => undefined,
+    ...over,
+  };
 }
 
 function resolve(to: string, c: ResolveContext) {

@@ -34,6 +34,9 @@ import type { DaemonMetrics } from "../metrics.js";
 import { type StateCodec, StateStore } from "../state-store.js";
 import type { PresenceKeeper } from "./presence-keeper.js";
 
+/** Least time between two writes of `messages.jsonl`. */
+export const MESSAGE_CHECKPOINT_SPACING_MS = 2_000;
+
 const MESSAGE_STATE_CODEC: StateCodec<MessageItem> = {
   header: encodeMessagesHeader,
   item: encodeMessageItem,
@@ -106,6 +109,10 @@ export class Messaging {
       journal: this.#journal,
       codec: MESSAGE_STATE_CODEC,
       snapshot: () => itemsOf(this.store.snapshot()),
+      // Every change is in the journal before anyone hears of it; the checkpoint only bounds the
+      // journal. Thousands of kept messages make it large, and messages change often: rewrite it
+      // at most every 2 s, so that under load its cost per message stays small.
+      coalesceMs: MESSAGE_CHECKPOINT_SPACING_MS,
     });
     this.service = new MessageService({
       store: this.store,
