@@ -3,6 +3,7 @@
 // each scenario records for docs/reliability.md. Nothing here is ever killed by name.
 import type { ChildProcess } from "node:child_process";
 import { appendFileSync, mkdirSync } from "node:fs";
+import { type Agent, request } from "node:http";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { daemonPaths } from "@claudemesh/client";
@@ -126,4 +127,40 @@ export async function inboxOf(socket: string, tok: string): Promise<InboxMessage
   const res = await http(socket, "GET", "/v1/inbox?state=all", { headers: as(tok) });
   if (res.status !== 200) throw new Error(`inbox: ${res.status} ${res.text}`);
   return (JSON.parse(res.text) as { messages: InboxMessage[] }).messages;
+}
+
+/** A generated request of the hostile-input scenarios. */
+export interface RequestSpec {
+  method: string;
+  path: string;
+  headers: Record<string, string>;
+  body?: Buffer;
+}
+
+/**
+ * Sends one generated request through a keep-alive agent and reads the whole answer. With
+ * `frame`, a body gets its Content-Length (Node's client sends a GET or DELETE body unframed,
+ * which no server can read as a body); without, the bytes go as Node sends them.
+ */
+export function sendSpec(
+  agent: Agent,
+  socket: string,
+  spec: RequestSpec,
+  { frame = false } = {},
+): Promise<{ status: number; body: string }> {
+  const headers =
+    frame && spec.body !== undefined ? { ...spec.headers, "content-length": String(spec.body.length) } : spec.headers;
+  return new Promise((resolve, reject) => {
+    const req = request({ socketPath: socket, agent, method: spec.method, path: spec.path, headers }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on("data", (c: Buffer) => chunks.push(c));
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString("utf8") }));
+      res.on("error", reject);
+      res.on("aborted", () => reject(new Error("socket hang up (response aborted)")));
+    });
+    req.on("error", reject);
+    req.setTimeout(15_000, () => req.destroy(new Error("request timed out")));
+    if (spec.body !== undefined) req.write(spec.body);
+    req.end();
+  });
 }

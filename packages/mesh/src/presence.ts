@@ -66,6 +66,12 @@ function presenceOf(session: SigningKey, attestation: ParentAttestation): Sessio
   });
 }
 
+/** `session` vouched for by `member` until now + lifetime (at most 24 h). */
+function attested(session: SigningKey, member: SigningKey, scope: AttestationScope, now: number, lifetimeMs: number) {
+  const expiresAt = now + Math.min(lifetimeMs, ATTESTATION.maxLifetimeMs);
+  return presenceOf(session, attest(member, scope, session.publicKey, expiresAt));
+}
+
 /** A fresh session key, vouched for by `member` until now + lifetime (at most 24 h). */
 export function mintPresence(
   member: SigningKey,
@@ -73,9 +79,7 @@ export function mintPresence(
   now: number,
   lifetimeMs: number = ATTESTATION.lifetimeMs,
 ): SessionPresence {
-  const session = generateSigningKey();
-  const expiresAt = now + Math.min(lifetimeMs, ATTESTATION.maxLifetimeMs);
-  return presenceOf(session, attest(member, scope, session.publicKey, expiresAt));
+  return attested(generateSigningKey(), member, scope, now, lifetimeMs);
 }
 
 /** The same session key with a new attestation from `member`. */
@@ -87,8 +91,7 @@ export function renewPresence(
   lifetimeMs: number = ATTESTATION.lifetimeMs,
 ): SessionPresence {
   const session = { publicKey: presence.session_pubkey, secretKey: presence.session_secret_key };
-  const expiresAt = now + Math.min(lifetimeMs, ATTESTATION.maxLifetimeMs);
-  return presenceOf(session, attest(member, scope, session.publicKey, expiresAt));
+  return attested(session, member, scope, now, lifetimeMs);
 }
 
 /** Is it time to renew? Only the member that signed an attestation can renew it. */

@@ -351,9 +351,9 @@ export function parseSessionPatch(raw: unknown): Parsed<SessionPatch> {
   };
 }
 
-/** The stored fields, from an explicit list: what the state file and the journal hold. */
-export function toStoredSession(s: StoredSession): StoredSession {
-  return Object.freeze({
+/** The v1 fields of a session, copied one by one: both field lists below start from them. */
+function v1Fields(s: StoredSession) {
+  return {
     session_id: s.session_id,
     mesh: s.mesh,
     display_name: s.display_name,
@@ -364,6 +364,13 @@ export function toStoredSession(s: StoredSession): StoredSession {
     start_time: s.start_time,
     registered_at: s.registered_at,
     token_prefix: s.token_prefix,
+  };
+}
+
+/** The stored fields, from an explicit list: what the state file and the journal hold. */
+export function toStoredSession(s: StoredSession): StoredSession {
+  return Object.freeze({
+    ...v1Fields(s),
     ...(s.summary !== undefined && s.summary !== "" && { summary: s.summary }),
     ...(s.status !== undefined && s.status !== null && { status: s.status }),
     ...(s.inbound !== undefined && s.inbound !== "accept" && { inbound: s.inbound }),
@@ -386,16 +393,7 @@ const LOCAL: SessionOrigin = { origin: "local" };
 export function toSession(s: SessionRecord, where: SessionOrigin = LOCAL): Session {
   const presence = s.presence;
   return Object.freeze({
-    session_id: s.session_id,
-    mesh: s.mesh,
-    display_name: s.display_name,
-    pid: s.pid,
-    ...(s.cwd !== undefined && { cwd: s.cwd }),
-    ...(s.role !== undefined && { role: s.role }),
-    ...(s.groups !== undefined && { groups: Object.freeze([...s.groups]) }),
-    start_time: s.start_time,
-    registered_at: s.registered_at,
-    token_prefix: s.token_prefix,
+    ...v1Fields(s),
     session_pubkey: presence?.session_pubkey ?? null,
     member_fingerprint: presence?.member_fingerprint ?? null,
     attestation_expires_at: presence?.parent_attestation.expires_at ?? null,

@@ -1,7 +1,7 @@
 // 6. Hostile input: thousands of generated bad requests, idle connections, slowloris senders and
 // clients that vanish mid-body. The daemon keeps answering, every reply is the contract's error
 // form, memory stays bounded, and no legitimate session is lost or altered.
-import { Agent, request } from "node:http";
+import { Agent } from "node:http";
 import { connect } from "node:net";
 import { ERROR_STATUS } from "@claudemesh/client";
 import fc from "fast-check";
@@ -10,10 +10,12 @@ import {
   cleanup,
   daemonDir,
   http,
+  type RequestSpec,
   rawExchange,
   record,
   register,
   rssKiB,
+  sendSpec,
   spawnSleeper,
   startDaemon,
   token,
@@ -22,12 +24,7 @@ import {
 
 afterAll(cleanup);
 
-interface Spec {
-  method: string;
-  path: string;
-  headers: Record<string, string>;
-  body?: Buffer;
-}
+type Spec = RequestSpec;
 
 const pathArb = fc.oneof(
   fc.constantFrom(
@@ -127,25 +124,6 @@ function checkErrorForm(status: number, body: string, what: string): void {
   );
 }
 
-function send(agent: Agent, socket: string, spec: Spec): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = request(
-      { socketPath: socket, agent, method: spec.method, path: spec.path, headers: spec.headers },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on("data", (c: Buffer) => chunks.push(c));
-        res.on("end", () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString("utf8") }));
-        res.on("error", reject);
-        res.on("aborted", () => reject(new Error("socket hang up (response aborted)")));
-      },
-    );
-    req.on("error", reject);
-    req.setTimeout(15_000, () => req.destroy(new Error("request timed out")));
-    if (spec.body !== undefined) req.write(spec.body);
-    req.end();
-  });
-}
-
 /** Raw bytes on a fresh connection; resolves with whatever came back before the close. */
 const raw = (socket: string, bytes: string | Buffer, hangUp = false): Promise<string> =>
   rawExchange(socket, bytes, { timeoutMs: 20_000, hangUp, tolerateErrors: true });
@@ -201,7 +179,7 @@ it("withstands 10,000+ hostile requests, idle and slow clients, and keeps legiti
         const spec = specs[next++] as Spec;
         let res: { status: number; body: string };
         try {
-          res = await send(agent, daemon.socket, spec);
+          res = await sendSpec(agent, daemon.socket, spec);
         } catch (error) {
           // A connection the daemon closed after a 413 or 431 is fine; an unanswered one is not.
           if (/ECONNRESET|EPIPE|socket hang up/.test(String(error))) continue;

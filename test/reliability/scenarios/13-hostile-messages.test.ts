@@ -2,7 +2,7 @@
 // bad addresses, sizes, encodings, signatures, foreign tokens and bursts over the rate limit.
 // The daemon never crashes, answers only in the contract's error form, and nothing stored before
 // changes: the victim's messages keep their states, and no attacker reads or marks them.
-import { Agent, request } from "node:http";
+import { Agent } from "node:http";
 import { ERROR_STATUS } from "@claudemesh/client";
 import fc from "fast-check";
 import { afterAll, expect, it } from "vitest";
@@ -12,10 +12,12 @@ import {
   daemonDir,
   http,
   inboxOf,
+  type RequestSpec,
   record,
   register,
   rssKiB,
   sendMessage,
+  sendSpec,
   spawnSleeper,
   startDaemon,
   token,
@@ -23,12 +25,7 @@ import {
 
 afterAll(cleanup);
 
-interface Spec {
-  method: string;
-  path: string;
-  headers: Record<string, string>;
-  body?: Buffer;
-}
+type Spec = RequestSpec;
 
 const ATTACKERS = [token(0xa1), token(0xa2), token(0xa3)];
 const VICTIM = token(0xb1);
@@ -151,23 +148,6 @@ const spec: fc.Arbitrary<Spec> = fc
     body: b,
   }));
 
-function send(agent: Agent, socket: string, s: Spec): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    // Framed by its length: Node's client sends a GET or DELETE body unframed, which no server can read.
-    const headers = s.body === undefined ? s.headers : { ...s.headers, "content-length": String(s.body.length) };
-    const req = request({ socketPath: socket, agent, method: s.method, path: s.path, headers }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on("data", (c: Buffer) => chunks.push(c));
-      res.on("end", () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString("utf8") }));
-      res.on("error", reject);
-    });
-    req.on("error", reject);
-    req.setTimeout(15_000, () => req.destroy(new Error("request timed out")));
-    if (s.body !== undefined) req.write(s.body);
-    req.end();
-  });
-}
-
 it("answers 10,000 hostile message requests with contract errors only and alters nothing stored", async () => {
   const dir = daemonDir();
   const daemon = await startDaemon(dir);
@@ -210,7 +190,7 @@ it("answers 10,000 hostile message requests with contract errors only and alters
         const s = specs[next++] as Spec;
         let res: { status: number; body: string };
         try {
-          res = await send(agent, daemon.socket, s);
+          res = await sendSpec(agent, daemon.socket, s, { frame: true });
         } catch (error) {
           // Over 64 KiB the daemon answers 413 and closes while the body is still being written.
           const oversized = (s.body?.length ?? 0) > 64 * 1024;
