@@ -17,14 +17,21 @@ export function renderInitial(ctx: CliContext, sessions: readonly Session[]): st
   return renderTsv(sessions.map((s) => ["=", "live", ...sessionRow(s, ctx.now(), ctx.home)]));
 }
 
-/** One line per event: `+`/`-`, reason, then the session's columns. */
+const MARKS: Record<SessionEvent["type"], string> = {
+  session_registered: "+",
+  session_deregistered: "-",
+  session_updated: "~",
+};
+
+/** One line per event: `+` registered, `-` removed, `~` updated; reason, then the session's columns. */
 export function renderEvent(ctx: CliContext, event: SessionEvent): string {
   const row = sessionRow(event.session, ctx.now(), ctx.home);
-  const mark = event.type === "session_registered" ? "+" : "-";
+  const mark = MARKS[event.type];
   if (!ctx.stdout.isTTY) return renderTsv([[mark, event.reason, ...row]]);
   const text = `${mark} ${event.reason.padEnd(12)} ${row.join("  ")}\n`;
   if (!ctx.color) return text;
-  return mark === "+" ? `\x1b[32m${text}\x1b[39m` : `\x1b[31m${text}\x1b[39m`;
+  const colour = mark === "+" ? 32 : mark === "-" ? 31 : 33;
+  return `\x1b[${colour}m${text}\x1b[39m`;
 }
 
 export async function watchSessions(

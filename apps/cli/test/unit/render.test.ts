@@ -117,8 +117,12 @@ describe("renderEvent", () => {
   const registered: SessionEvent = { type: "session_registered", id: 1, reason: "registered", session: session() };
   const exited: SessionEvent = { type: "session_deregistered", id: 2, reason: "exited", session: session() };
 
-  it("piped: `+`/`-`, the reason, then the session's columns, tab-separated", () => {
+  it("piped: `+`/`-`/`~`, the reason, then the session's columns, tab-separated", () => {
     const ctx = fakeContext({ tty: false, color: false });
+    const updated: SessionEvent = { type: "session_updated", id: 3, reason: "updated", session: session() };
+    expect(renderEvent(ctx, updated)).toBe(
+      "~\tupdated\t3f2a9c1e-0000-4000-8000-000000000001\tapi\tdefault\t4242\t1m\t~/src/api\n",
+    );
     expect(renderEvent(ctx, registered)).toBe(
       "+\tregistered\t3f2a9c1e-0000-4000-8000-000000000001\tapi\tdefault\t4242\t1m\t~/src/api\n",
     );
