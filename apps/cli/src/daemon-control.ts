@@ -20,6 +20,7 @@ import {
 } from "@claudemesh/client";
 import { type CliContext, warn } from "./context.js";
 import { CliError, EXIT } from "./exit-codes.js";
+import { renderLogLine } from "./log-format.js";
 import { serviceFilePath, serviceManagerFor } from "./service/platform.js";
 import { CLI_VERSION } from "./version.js";
 
@@ -91,8 +92,14 @@ function prepareDir(ctx: CliContext): void {
   }
 }
 
-/** Starts a detached daemon writing to daemon.log; returns its pid. The dir must exist. */
-export function spawnDaemon(ctx: CliContext, extraArgs: readonly string[] = []): number {
+/** A daemon this CLI spawned: its pid, and whether it has already exited (a start that failed). */
+export interface SpawnedDaemon {
+  readonly pid: number;
+  exited(): boolean;
+}
+
+/** Starts a detached daemon writing to daemon.log. The dir must exist. */
+export function spawnDaemon(ctx: CliContext, extraArgs: readonly string[] = []): SpawnedDaemon {
   const log = openSync(ctx.paths.log, "a", 0o600);
   try {
     const child = spawn(process.execPath, [daemonProgram(), "--dir", ctx.paths.dir, ...extraArgs], {
@@ -101,8 +108,12 @@ export function spawnDaemon(ctx: CliContext, extraArgs: readonly string[] = []):
       cwd: ctx.paths.dir,
       env: daemonEnvironment(ctx.env),
     });
+    let exited = false;
+    child.once("exit", () => {
+      exited = true;
+    });
     child.unref();
-    return child.pid ?? 0;
+    return { pid: child.pid ?? 0, exited: () => exited };
   } finally {
     closeSync(log);
   }
@@ -119,16 +130,16 @@ export function spawnDaemon(ctx: CliContext, extraArgs: readonly string[] = []):
  * guarantees a single daemon. Looking for the unit is one existsSync, and only here: calls that
  * find a daemon running never look.
  */
-export async function startDaemon(ctx: CliContext): Promise<void> {
+export async function startDaemon(ctx: CliContext): Promise<SpawnedDaemon | undefined> {
   const manager = serviceManagerFor(process.platform);
   if (manager !== undefined) {
     const file = serviceFilePath(manager, ctx.env, ctx.home);
     if (existsSync(file)) {
       const { startThroughService } = await import("./service/autostart.js");
-      if (await startThroughService(ctx, manager, file)) return;
+      if (await startThroughService(ctx, manager, file)) return undefined;
     }
   }
-  spawnDaemon(ctx);
+  return spawnDaemon(ctx);
 }
 
 /** The last `n` lines of the daemon log, for error messages. */
@@ -140,6 +151,9 @@ export function logTail(ctx: CliContext, n = 10): string {
     return "(no log yet)";
   }
 }
+
+/** How long a wait goes on after the daemon this CLI spawned exited: another may be starting. */
+const AFTER_EXIT_GRACE_MS = 1_000;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -214,8 +228,16 @@ export async function startAndWait(ctx: CliContext, deadlineMs = START_DEADLINE_
       if (typeof answer === "object") return answer;
       if (answer === "busy") return undefined; // someone listens: wait for it, never start a second
       started = true;
-      await startDaemon(ctx);
-      return await pollUntilReady(ctx, end);
+      const spawned = await startDaemon(ctx);
+      // A daemon that exited at once (a damaged member key, a refused dir) will not answer:
+      // stop waiting soon after, rather than at the deadline.
+      let exitedAt: number | undefined;
+      const gaveUp = async (): Promise<undefined> => {
+        if (spawned?.exited()) exitedAt ??= Date.now();
+        if (exitedAt !== undefined && Date.now() - exitedAt > AFTER_EXIT_GRACE_MS) throw new DaemonExitedError();
+        return undefined;
+      };
+      return await pollUntilReady(ctx, end, gaveUp);
     } finally {
       claim.release();
     }
@@ -223,11 +245,19 @@ export async function startAndWait(ctx: CliContext, deadlineMs = START_DEADLINE_
   return (await claimAndStart()) ?? (started ? undefined : pollUntilReady(ctx, end, claimAndStart));
 }
 
+/** The daemon spawned to answer this CLI exited without ever answering. */
+export class DaemonExitedError extends Error {
+  override readonly name = "DaemonExitedError";
+  constructor() {
+    super("the daemon exited as it started");
+  }
+}
+
 function startFailure(ctx: CliContext, what: string): CliError {
   return new CliError(
     `${what}; log ${ctx.paths.log}:\n${logTail(ctx)
       .split("\n")
-      .map((l) => `  ${l}`)
+      .map((l) => `  ${renderLogLine(l, false)}`)
       .join("\n")}`,
     EXIT.daemonUnavailable,
   );
@@ -253,7 +283,13 @@ export async function ensureDaemon(ctx: CliContext): Promise<DaemonInfo> {
         EXIT.daemonUnavailable,
       );
     }
-    const ready = await startAndWait(ctx);
+    let ready: VersionInfo | undefined;
+    try {
+      ready = await startAndWait(ctx);
+    } catch (error) {
+      if (error instanceof DaemonExitedError) throw startFailure(ctx, error.message);
+      throw error;
+    }
     if (ready === undefined)
       throw startFailure(ctx, `the daemon did not become ready within ${START_DEADLINE_MS / 1000} s`);
     info = ready;

@@ -5,6 +5,7 @@ import { DAEMON_USAGE, parseDaemonArgs, UsageError } from "./args.js";
 import { type RunningDaemon, startDaemon } from "./daemon.js";
 import { LockHeldError } from "./lock.js";
 import { createLogger, type Logger } from "./logger.js";
+import { MemberKeyFileError } from "./mesh/member-key-file.js";
 import { onStopSignal, releaseStopSignals } from "./stop-signals.js";
 
 /** Hard limit on a shutdown: past it the process exits whatever is still pending. */
@@ -69,12 +70,13 @@ export async function runDaemon(argv: readonly string[], env: NodeJS.ProcessEnv 
       maintenanceIntervalMs: args.maintenanceIntervalMs,
     });
   } catch (error) {
-    const message =
-      error instanceof LockHeldError || error instanceof DaemonDirError
-        ? error.message
-        : `failed to start: ${(error as Error).message}`;
+    // These say what is wrong and what to do; anything else is unexpected, with its stack.
+    const explained =
+      error instanceof LockHeldError || error instanceof DaemonDirError || error instanceof MemberKeyFileError;
+    const message = explained ? (error as Error).message : `failed to start: ${(error as Error).message}`;
     // Losing a start-up race to another daemon is normal when many CLIs start at once.
     if (error instanceof LockHeldError) logger.info(message);
+    else if (explained) logger.error(message);
     else logger.error(message, { error: error as Error });
     // Detached, the log is the place; a person at a terminal gets the message too.
     if (!args.foreground && process.stderr.isTTY) say(message);

@@ -124,6 +124,11 @@ export function resolveAddress(address: Address, ctx: ResolveContext): Resolutio
       }
       const known = ctx.known(address.name);
       if (known !== undefined) return found([], [known]);
+      if (ctx.live().some((s) => s.session_id === ctx.senderSessionId && s.display_name === address.name)) {
+        return none(
+          `the only live session named ${JSON.stringify(address.name)} in mesh ${ctx.mesh} is the sender; address it by its session id to send to itself`,
+        );
+      }
       return none(`no live session, known session id or name ${JSON.stringify(address.name)} in mesh ${ctx.mesh}`);
     }
   }

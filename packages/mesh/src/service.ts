@@ -2,8 +2,8 @@
 // contract in one place. Pure: the clock, ids, the session directory and the keys are injected;
 // persistence and events hang off the store's listeners.
 //
-// A send: validate → idempotency key → resolve the address → rate limit → sign (or take the
-// client's signature) → intake. Intake is the one door into the store, for messages made here and
+// A send: validate → idempotency key → resolve the address → sign (or take the client's
+// signature) → intake (verify, then the rate limit, then store and deliver). Intake is the one door into the store, for messages made here and
 // (later) for those arriving from other machines: it verifies the signature against the key the
 // sender must have, refuses a duplicate id from someone else, stores the message once, then
 // delivers it to each live recipient (or leaves it waiting for a known session id).
@@ -130,19 +130,20 @@ export class MessageService {
     const address = parseAddress(request.to);
     if (!address.ok) throw invalid(address.error);
     const recipients = this.#resolve(address.value, mesh, identity);
-    // Counted once it would become a message: a refused request costs the sender nothing.
-    const taken = this.#limiter.take(identity ?? `\u0000member:${mesh}`, now);
-    if (!taken.ok) {
+    const envelope = this.#envelope(sender, mesh, request, now);
+    const expected = envelope.from.signing_key;
+    // Counted once it would become a message: a request refused for its address or its signature
+    // costs the sender nothing.
+    const stored = this.intake(envelope, expected, recipients, request.idempotency_key, () => {
+      const taken = this.#limiter.take(identity ?? `\u0000member:${mesh}`, now);
+      if (taken.ok) return;
       this.#o.onRejected?.("rate_limited", { sender: identity });
       throw new MeshError(
         "rate_limited",
         `more than ${this.#limiter.limit.perSecond} messages a second (bursts of ${this.#limiter.limit.burst}); retry in ${Math.ceil(taken.retryAfterMs / 1000)} s`,
         { retryAfterMs: taken.retryAfterMs },
       );
-    }
-    const envelope = this.#envelope(sender, mesh, request, now);
-    const expected = envelope.from.signing_key;
-    const stored = this.intake(envelope, expected, recipients, request.idempotency_key);
+    });
     return { message: toSentMessage(stored.envelope.id, stored.recipients), replayed: false };
   }
 
@@ -234,6 +235,8 @@ export class MessageService {
     expectedSigningKey: string,
     recipients: readonly (KnownRecipient & { live?: MeshPeer })[],
     idempotencyKey: string | null,
+    /** Runs once the signature held, before anything is stored; may refuse by throwing. */
+    admit?: () => void,
   ): StoredMessage {
     const { store } = this.#o;
     if (!verifyEnvelope(envelope, expectedSigningKey)) {
@@ -242,6 +245,7 @@ export class MessageService {
         new FieldError("signature", "does not verify against the sender's key; the message was not stored"),
       );
     }
+    admit?.();
     const now = this.#o.now();
     store.accept(envelope, recipients, idempotencyKey, now);
     for (const r of recipients) {

@@ -92,6 +92,9 @@ interface KeyedSend {
   recipients: RecipientState[];
 }
 
+/** The states of a message a recipient has had. */
+const IN_INBOX: ReadonlySet<DeliveryState> = new Set(["delivered", "surfaced", "acked"]);
+
 const settledState = (s: DeliveryState) => s === "surfaced" || isFinal(s);
 const counts = (s: DeliveryState) => s === "accepted" || s === "delivered";
 
@@ -288,23 +291,24 @@ export class MessageStore {
 
   /**
    * A recipient's inbox, oldest first: the messages delivered and not yet surfaced, or with
-   * `all` every one still kept (surfaced, acked and refused ones too). Never changes anything.
+   * `all` every one still kept that it has had (surfaced and acked ones too). A message it never
+   * had — still waiting, refused, or expired — is not in it: its text is not the recipient's.
    */
   inbox(sessionId: string, which: "unsurfaced" | "all" = "unsurfaced"): InboxItem[] {
     const out: InboxItem[] = [];
     for (const entry of this.#inboxes.get(sessionId)?.values() ?? []) {
       const recipient = entry.recipients.get(sessionId) as Recipient;
-      if (recipient.state === "accepted") continue; // not delivered yet: not in the inbox
+      if (!IN_INBOX.has(recipient.state)) continue;
       if (which === "unsurfaced" && recipient.state !== "delivered") continue;
       out.push({ envelope: entry.envelope, recipient: frozenRecipient(recipient) });
     }
     return out;
   }
 
-  /** Is a message in this recipient's inbox (delivered, whatever happened since)? */
+  /** Is a message in this recipient's inbox (delivered, surfaced or acked)? */
   inInbox(id: string, sessionId: string): boolean {
     const state = this.#messages.get(id)?.recipients.get(sessionId)?.state;
-    return state !== undefined && state !== "accepted";
+    return state !== undefined && IN_INBOX.has(state);
   }
 
   /** Marks messages of a recipient's inbox surfaced or acked; returns how many moved. */

@@ -95,6 +95,26 @@ describe("MessageService.send", () => {
     ]);
   });
 
+  it("a refusing session never has the text: refused messages are not in its inbox, even with all", () => {
+    const w = world();
+    const sender = w.one({ id: "me" });
+    w.one({ id: "no", inbound: "refuse" });
+    const sent = w.service.send(as(sender), { to: "no", text: "not for you" });
+    expect(sent.message.recipients[0]?.state).toBe("refused");
+    expect(w.store.inbox("no", "all")).toEqual([]);
+    expect(w.store.mark("no", [sent.message.id], "acked", w.clock.t)).toBe(0);
+  });
+
+  it("says so when a name matches only the sender", () => {
+    const w = world();
+    const web = w.one({ id: "s-web", name: "web" });
+    const error = refusal(() => w.service.send(as(web), { to: "web", text: "x" }));
+    expect([error.code, error.message]).toEqual([
+      "unknown_recipient",
+      'the only live session named "web" in mesh default is the sender; address it by its session id to send to itself',
+    ]);
+  });
+
   it("the member sends from a plain shell, signed by the member key, and only it reads the states", () => {
     const w = world();
     const api = w.one({ id: "s-api", name: "api" });
@@ -207,12 +227,16 @@ describe("client-signed messages and intake", () => {
     const key = keyOf(a);
     const forged = signed("a", generateSigningKey());
     const tampered = { ...signed("a", key), text: "not what was signed" };
+    // Refusing a bad signature costs the sender none of its rate: 150 of them, then a good one.
+    for (let i = 0; i < 148; i++) refusal(() => w.service.send(as(a), forged));
     for (const body of [forged, tampered]) {
       const error = refusal(() => w.service.send(as(a), body));
       expect([error.code, error.detail.field]).toEqual(["invalid_field", "signature"]);
     }
     expect(w.store.size).toBe(0);
-    expect(w.rejected.map((r) => r.reason)).toEqual(["bad_signature", "bad_signature"]);
+    expect(w.rejected.filter((r) => r.reason !== "bad_signature")).toEqual([]);
+    expect(w.rejected).toHaveLength(150);
+    expect(w.service.send(as(a), signed("a", key)).replayed).toBe(false);
   });
 
   it("refuses a client clock more than 5 minutes off, and another sender's message id", () => {

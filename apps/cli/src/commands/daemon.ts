@@ -10,10 +10,10 @@ import {
 } from "@claudemesh/client";
 import { createProcessProbe } from "@claudemesh/registry";
 import { type CliContext, warn } from "../context.js";
-import { fetchHealth, fetchVersion, logTail, startAndWait } from "../daemon-control.js";
+import { DaemonExitedError, fetchHealth, fetchVersion, logTail, startAndWait } from "../daemon-control.js";
 import { CliError, EXIT } from "../exit-codes.js";
 import { untilInterrupted } from "../interruption.js";
-import { LogLineRenderer } from "../log-format.js";
+import { LogLineRenderer, renderLogLine } from "../log-format.js";
 import { serviceName } from "../service/platform.js";
 
 export const STOP_DEADLINE_MS = 5_000;
@@ -51,9 +51,19 @@ export async function startCommand(ctx: CliContext): Promise<number> {
       EXIT.failure,
     );
   }
-  const ready = await startAndWait(ctx);
+  let ready: Awaited<ReturnType<typeof startAndWait>>;
+  try {
+    ready = await startAndWait(ctx);
+  } catch (error) {
+    if (!(error instanceof DaemonExitedError)) throw error;
+    ready = undefined;
+  }
   if (ready === undefined) {
-    throw new CliError(`the daemon did not start; log ${ctx.paths.log}:\n${logTail(ctx)}`, EXIT.failure);
+    const tail = logTail(ctx)
+      .split("\n")
+      .map((line) => renderLogLine(line, false))
+      .join("\n");
+    throw new CliError(`the daemon did not start; log ${ctx.paths.log}:\n${tail}`, EXIT.failure);
   }
   const health = await fetchHealth(ctx);
   ctx.stdout.write(`daemon started (pid ${health.pid})\n`);

@@ -35,14 +35,15 @@ export const WATCH_POLL_MS = 25_000;
 function render(ctx: CliContext, messages: readonly WireMessage[], json: "array" | "lines" | false): string {
   if (json === "array") return `${JSON.stringify({ messages })}\n`;
   if (json === "lines") return messages.map((m) => `${JSON.stringify(m)}\n`).join("");
+  // Each message is followed by a blank line, so that batches printed apart read alike.
   return messages
     .map((m) => {
       const text = renderPeerMessage(m, ctx.now());
-      if (!ctx.color) return text;
+      if (!ctx.color) return `${text}\n`;
       const newline = text.indexOf("\n");
-      return `\x1b[2m${text.slice(0, newline)}\x1b[22m${text.slice(newline)}`;
+      return `\x1b[2m${text.slice(0, newline)}\x1b[22m${text.slice(newline)}\n`;
     })
-    .join("\n");
+    .join("");
 }
 
 /** Writes and waits until the text is handed over; false when it could not be (nothing is marked then). */
