@@ -4,7 +4,7 @@
 // Two node:crypto facts shape this file: importing a private key from PKCS#8 DER costs ~0.4 ms
 // where JWK costs ~0.04 ms, so seeds are imported as JWK; and exporting a *private* key as JWK
 // hangs Node 20 after a few thousand calls in one process, so the seed is read back from PKCS#8
-// DER (its last 32 bytes) and only when a key must be written down (the member key file).
+// DER (its last 32 bytes). Sessions hold their seed (a SecretKey), not a KeyObject: see signerOf.
 import {
   createHash,
   createPrivateKey,
@@ -14,6 +14,7 @@ import {
   sign,
   verify,
 } from "node:crypto";
+import { SecretKey } from "@claudemesh/registry";
 
 const HEX32 = /^[0-9a-f]{64}$/;
 const HEX64 = /^[0-9a-f]{128}$/;
@@ -60,10 +61,41 @@ export function signingKeyFromSeed(seedHex: string): SigningKey {
   return { publicKey: publicHexOf(createPublicKey(secretKey)), secretKey };
 }
 
-/** The 32-byte seed of a key, as hex: only for writing the member key down. */
+/** The 32-byte seed of a key, as hex: for the member key file, and for a session's SecretKey. */
 export function seedOf(key: SigningKey): string {
   const der = key.secretKey.export({ format: "der", type: "pkcs8" });
   return der.subarray(der.length - 32).toString("hex");
+}
+
+/** A key pair as a session keeps it: its public key, and its seed wrapped so that it never prints. */
+export interface HeldKey {
+  readonly publicKey: string;
+  readonly secret: SecretKey;
+}
+
+/** A fresh key pair to hold: the KeyObject it was made with is let go (see registry/secret.ts). */
+export function generateHeldKey(): HeldKey {
+  const key = generateSigningKey();
+  return { publicKey: key.publicKey, secret: new SecretKey(seedOf(key)) };
+}
+
+// KeyObjects of the sessions that signed recently: building one from a seed costs ~40 µs, keeping
+// one ~1.5 KiB. Bounded: the least recently used goes first.
+const SIGNER_CACHE_SIZE = 1024;
+const signers = new Map<string, SigningKey>();
+
+/** The signing key of a held key pair, from the cache or built now. */
+export function signerOf(held: HeldKey): SigningKey {
+  let signer = signers.get(held.publicKey);
+  if (signer !== undefined) {
+    signers.delete(held.publicKey); // re-inserted last: the map's order is least recent first
+  } else {
+    signer = signingKeyFromSeed(held.secret.reveal());
+    if (signer.publicKey !== held.publicKey) throw new Error("a held key whose seed is not its public key's");
+    if (signers.size >= SIGNER_CACHE_SIZE) signers.delete(signers.keys().next().value as string);
+  }
+  signers.set(held.publicKey, signer);
+  return signer;
 }
 
 export function signText(key: SigningKey, text: string): string {
@@ -95,8 +127,18 @@ export function verifyText(publicKeyHex: string, text: string, signatureHex: str
   }
 }
 
-/** `SHA256:` + unpadded base64 of the SHA-256 of the raw public key, as `ssh-keygen -l` prints it. */
+// Fingerprints are of member keys, a handful per daemon, each repeated in every session's
+// presence: one string each, not one per session.
+const fingerprints = new Map<string, string>();
+
+/** `SHA256:` + unpadded base64 of the SHA-256 of the raw public key, in the style of `ssh-keygen -l`. */
 export function fingerprint(publicKeyHex: string): string {
-  const digest = createHash("sha256").update(Buffer.from(publicKeyHex, "hex")).digest("base64");
-  return `SHA256:${digest.replace(/=+$/, "")}`;
+  let print = fingerprints.get(publicKeyHex);
+  if (print === undefined) {
+    const digest = createHash("sha256").update(Buffer.from(publicKeyHex, "hex")).digest("base64");
+    print = `SHA256:${digest.replace(/=+$/, "")}`;
+    if (fingerprints.size >= 1024) fingerprints.clear();
+    fingerprints.set(publicKeyHex, print);
+  }
+  return print;
 }

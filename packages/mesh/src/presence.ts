@@ -5,10 +5,11 @@
 //
 // The daemon mints one for every session, or verifies one a registration brings. Pure: the clock
 // and the trust decision are passed in.
-import { FieldError, type ParentAttestation, type Parsed, type SessionPresence } from "@claudemesh/registry";
+import { FieldError, type ParentAttestation, type Parsed, SecretKey, type SessionPresence } from "@claudemesh/registry";
 import {
   fingerprint,
-  generateSigningKey,
+  generateHeldKey,
+  type HeldKey,
   isKeyHex,
   isSignatureHex,
   type SigningKey,
@@ -57,17 +58,17 @@ export function attest(
   };
 }
 
-function presenceOf(session: SigningKey, attestation: ParentAttestation): SessionPresence {
+function presenceOf(session: HeldKey, attestation: ParentAttestation): SessionPresence {
   return Object.freeze({
     session_pubkey: session.publicKey,
-    session_secret_key: session.secretKey,
+    session_secret_key: session.secret,
     parent_attestation: Object.freeze(attestation),
     member_fingerprint: fingerprint(attestation.parent_member_pubkey),
   });
 }
 
 /** `session` vouched for by `member` until now + lifetime (at most 24 h). */
-function attested(session: SigningKey, member: SigningKey, scope: AttestationScope, now: number, lifetimeMs: number) {
+function attested(session: HeldKey, member: SigningKey, scope: AttestationScope, now: number, lifetimeMs: number) {
   const expiresAt = now + Math.min(lifetimeMs, ATTESTATION.maxLifetimeMs);
   return presenceOf(session, attest(member, scope, session.publicKey, expiresAt));
 }
@@ -79,7 +80,7 @@ export function mintPresence(
   now: number,
   lifetimeMs: number = ATTESTATION.lifetimeMs,
 ): SessionPresence {
-  return attested(generateSigningKey(), member, scope, now, lifetimeMs);
+  return attested(generateHeldKey(), member, scope, now, lifetimeMs);
 }
 
 /** The same session key with a new attestation from `member`. */
@@ -90,7 +91,7 @@ export function renewPresence(
   now: number,
   lifetimeMs: number = ATTESTATION.lifetimeMs,
 ): SessionPresence {
-  const session = { publicKey: presence.session_pubkey, secretKey: presence.session_secret_key };
+  const session = { publicKey: presence.session_pubkey, secret: presence.session_secret_key };
   return attested(session, member, scope, now, lifetimeMs);
 }
 
@@ -195,5 +196,5 @@ export function parsePresence(
   }
   const broken = checkAttestation(attestation, scope, now, trust);
   if (broken !== undefined) return fail(`parent_attestation.${broken.field}`, broken.rule);
-  return { ok: true, value: presenceOf(session, attestation) };
+  return { ok: true, value: presenceOf({ publicKey, secret: new SecretKey(secret.slice(0, 64)) }, attestation) };
 }

@@ -17,6 +17,7 @@ import {
   signEnvelope,
   verifyEnvelope,
 } from "./envelope.js";
+import { signerOf } from "./keys.js";
 import type { MemberKey } from "./member-key.js";
 import { MESSAGE_RATE_LIMIT, RateLimiter } from "./rate-limit.js";
 import type { MessageStore, StoredMessage } from "./store.js";
@@ -215,7 +216,7 @@ export class MessageService {
     };
     if (request.signed === undefined) {
       const key = presence
-        ? { publicKey: presence.session_pubkey, secretKey: presence.session_secret_key }
+        ? signerOf({ publicKey: presence.session_pubkey, secret: presence.session_secret_key })
         : member.key;
       return signEnvelope(unsigned, key);
     }

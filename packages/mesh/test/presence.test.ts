@@ -1,6 +1,6 @@
 import type { SessionPresence } from "@claudemesh/registry";
 import { describe, expect, it } from "vitest";
-import { fingerprint, generateSigningKey, seedOf, signText, verifyText } from "../src/keys.js";
+import { fingerprint, generateSigningKey, seedOf, signerOf, signText, verifyText } from "../src/keys.js";
 import {
   ATTESTATION,
   attest,
@@ -89,7 +89,7 @@ describe("supplied presences", () => {
     if (!parsed.ok) return;
     expect(parsed.value.session_pubkey).toBe(session.publicKey);
     // The key the daemon now holds is the session's: it signs what the session's public key verifies.
-    const signer = { publicKey: parsed.value.session_pubkey, secretKey: parsed.value.session_secret_key };
+    const signer = signerOf({ publicKey: parsed.value.session_pubkey, secret: parsed.value.session_secret_key });
     expect(verifyText(session.publicKey, "x", signText(signer, "x"))).toBe(true);
     const seedOnly = { ...raw, session_secret_key: seedOf(session) };
     expect(parsePresence(seedOnly, scope, NOW, { memberPublicKey: member.publicKey }).ok).toBe(true);

@@ -2,7 +2,7 @@ import type { KeyObject } from "node:crypto";
 import type { SessionRecord } from "@claudemesh/registry";
 import { describe, expect, it } from "vitest";
 import { messageSigningText } from "../src/envelope.js";
-import { generateSigningKey, signText } from "../src/keys.js";
+import { generateSigningKey, signerOf, signText } from "../src/keys.js";
 import { MeshError, type Sender } from "../src/service.js";
 import { world } from "./fixtures.js";
 
@@ -207,7 +207,7 @@ describe("client-signed messages and intake", () => {
   /** The session key a client holding its own presence signs with. */
   function keyOf(s: SessionRecord) {
     if (s.presence === undefined) throw new Error("no presence");
-    return { publicKey: s.presence.session_pubkey, secretKey: s.presence.session_secret_key };
+    return signerOf({ publicKey: s.presence.session_pubkey, secret: s.presence.session_secret_key });
   }
 
   it("stores a message signed by the session's own key", () => {

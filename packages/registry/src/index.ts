@@ -5,5 +5,6 @@ export * from "./journal-codec.js";
 export * from "./model.js";
 export * from "./reaper.js";
 export * from "./registry.js";
+export * from "./secret.js";
 export * from "./slicing.js";
 export * from "./token.js";

@@ -1,6 +1,6 @@
 // The session model and its validation, exactly as CONTRACT.md states it.
 // Pure: no I/O. Defaults that depend on the environment are injected by the caller.
-import type { KeyObject } from "node:crypto";
+import type { SecretKey } from "./secret.js";
 
 /** What a session says it is doing; null until it says. */
 export type SessionStatus = "working" | "idle" | "waiting";
@@ -25,7 +25,8 @@ export interface ParentAttestation {
  */
 export interface SessionPresence {
   readonly session_pubkey: string;
-  readonly session_secret_key: KeyObject;
+  /** The session key's seed, in memory only (see secret.ts). */
+  readonly session_secret_key: SecretKey;
   readonly parent_attestation: ParentAttestation;
   /** `SHA256:` fingerprint of the parent member key. */
   readonly member_fingerprint: string;

@@ -1,18 +1,19 @@
-import { generateKeyPairSync } from "node:crypto";
+import { randomBytes } from "node:crypto";
+import { inspect } from "node:util";
 import { describe, expect, it } from "vitest";
 import { decodeState, encodeState } from "../src/codec.js";
 import { encodeJournalPut, replayJournal } from "../src/journal-codec.js";
 import { parseSessionPatch, type SessionPresence, toSession, toStoredSession } from "../src/model.js";
 import { type RegistryEvent, SessionRegistry } from "../src/registry.js";
+import { SecretKey } from "../src/secret.js";
 import { hashToken } from "../src/token.js";
 import { registration, token } from "./fixtures.js";
 
 /** A presence with a real secret key: the registry only carries it, the mesh package mints it. */
 function presence(n: number, expiresAt = 9_000_000): SessionPresence {
-  const { privateKey } = generateKeyPairSync("ed25519");
   return {
     session_pubkey: n.toString(16).padStart(64, "a"),
-    session_secret_key: privateKey,
+    session_secret_key: new SecretKey(randomBytes(32).toString("hex")),
     parent_attestation: {
       session_pubkey: n.toString(16).padStart(64, "a"),
       parent_member_pubkey: "b".repeat(64),
@@ -25,7 +26,7 @@ function presence(n: number, expiresAt = 9_000_000): SessionPresence {
 
 /** The bytes of a secret key: what must never appear in anything that leaves the process. */
 function secretHex(p: SessionPresence): string {
-  return p.session_secret_key.export({ format: "der", type: "pkcs8" }).subarray(-32).toString("hex");
+  return p.session_secret_key.reveal();
 }
 
 function recorded(registry: SessionRegistry): RegistryEvent[] {
@@ -125,6 +126,24 @@ describe("presence in the registry", () => {
       "session_updated",
       "session_deregistered",
     ]);
+  });
+});
+
+describe("SecretKey", () => {
+  it("never prints or serialises its bytes; reveal() gives them", () => {
+    const seed = "ab".repeat(32);
+    const key = new SecretKey(seed);
+    const texts = [
+      JSON.stringify({ key }),
+      String(key),
+      `${key}`,
+      inspect({ key }),
+      inspect(key, { showHidden: true }),
+    ];
+    for (const text of texts) expect(text).not.toContain(seed);
+    expect(JSON.stringify({ key })).toBe('{"key":"[secret]"}');
+    expect(key.reveal()).toBe(seed);
+    expect(() => new SecretKey("short")).toThrow(TypeError);
   });
 });
 

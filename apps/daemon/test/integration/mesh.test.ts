@@ -103,7 +103,7 @@ describe("presence and peers", () => {
     });
     const health = (await http(socket, "GET", "/v1/health")).json() as Json;
     expect(me.session.member_fingerprint).toBe(health.member_fingerprint);
-    expect(daemon.registry.resolve(tok)?.presence?.session_secret_key.type).toBe("private");
+    expect(daemon.registry.resolve(tok)?.presence?.session_secret_key.reveal()).toMatch(/^[0-9a-f]{64}$/);
     await http(socket, "DELETE", "/v1/sessions/me", { headers: authorized(tok) });
     expect(seen).toHaveLength(2);
     expect(seen.every((p) => p !== undefined)).toBe(true);
