@@ -159,6 +159,7 @@ async function startHoldingLock(
     path: paths.messages,
   });
 
+  messaging.load();
   // Restore before anything can register, so a restored entry never clashes with a new one.
   const loaded = store.load();
   if (loaded.kind !== "missing") {
@@ -166,13 +167,12 @@ async function startHoldingLock(
     for (const { entry, reason } of dropped) {
       hub.publish(eventLog.append(sessionEvent({ type: "session_deregistered", reason, session: entry.session })));
       metrics.countRemoval(reason);
+      messaging.forget(entry.session); // gone while the daemon was down: messages to it wait for it
     }
     logger.info("state restored", { restored, dropped: dropped.length });
     // A fresh state file folds in the journal, the dropped sessions, or replaces a corrupt file.
     if (dropped.length > 0 || loaded.replayed.generations > 0 || loaded.kind === "corrupt") store.markDirty();
   }
-
-  messaging.load();
 
   registry.subscribe((event) => {
     // A new presence is for the mesh code (and later the transports), not for the stream.

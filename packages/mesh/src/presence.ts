@@ -68,7 +68,13 @@ function presenceOf(session: HeldKey, attestation: ParentAttestation): SessionPr
 }
 
 /** `session` vouched for by `member` until now + lifetime (at most 24 h). */
-function attested(session: HeldKey, member: SigningKey, scope: AttestationScope, now: number, lifetimeMs: number) {
+function attested(
+  session: HeldKey,
+  member: SigningKey,
+  scope: AttestationScope,
+  now: number,
+  lifetimeMs: number,
+): SessionPresence {
   const expiresAt = now + Math.min(lifetimeMs, ATTESTATION.maxLifetimeMs);
   return presenceOf(session, attest(member, scope, session.publicKey, expiresAt));
 }
@@ -80,7 +86,7 @@ export function mintPresence(
   now: number,
   lifetimeMs: number = ATTESTATION.lifetimeMs,
 ): SessionPresence {
-  return attested(generateHeldKey(), member, scope, now, lifetimeMs);
+  return attested(generateHeldKey().held, member, scope, now, lifetimeMs);
 }
 
 /** The same session key with a new attestation from `member`. */

@@ -132,24 +132,37 @@ export class Messaging {
     });
   }
 
-  /** Reads the message state back (at start, before anything can send). */
+  /**
+   * Reads the message state back (at start, before the sessions are restored: sessions dropped
+   * then become known ids), and from then on journals and publishes every change of the store.
+   */
   load(): void {
+    this.store.subscribe((change) => this.#onChange(change));
     const loaded = this.persistence.load();
     if (loaded.kind === "missing") return;
     const { messages, known } = splitItems(loaded.entries);
-    this.store.restore(messages, known);
+    this.store.restore(messages, known); // tells no listener: this is what disk already holds
     this.#o.logger.info("messages restored", { messages: messages.length, known_sessions: known.length });
     if (loaded.replayed.generations > 0 || loaded.kind === "corrupt") this.persistence.markDirty();
   }
 
   /** Starts following the registry and the store; expiry and compaction every `maintenanceMs`. */
   start(maintenanceMs: number): void {
-    this.store.subscribe((change) => this.#onChange(change));
     this.#unsubscribe = this.#o.registry.subscribe((event) => this.#onRegistry(event));
     // Sessions restored at start may have messages waiting for them.
     for (const session of this.#o.registry.list()) this.service.deliverWaiting(session.session_id, session.mesh);
     this.#timer = setInterval(() => this.maintain(), maintenanceMs);
     this.#timer.unref();
+  }
+
+  /** Remembers a session that is no longer live (removed, or dropped at restore): messages to its id wait for it. */
+  forget(session: { session_id: string; mesh: string; display_name: string }): void {
+    this.store.remember({
+      session_id: session.session_id,
+      mesh: session.mesh,
+      display_name: session.display_name,
+      seen_at: this.#now(),
+    });
   }
 
   maintain(): void {
@@ -163,17 +176,9 @@ export class Messaging {
 
   #onRegistry(event: RegistryEvent): void {
     const { session } = event;
-    if (event.type === "session_updated") return;
-    const known = this.store.known(session.mesh, session.session_id);
-    // A registration is worth a line only when it teaches something: a new id or a new name.
-    if (event.type === "session_deregistered" || known?.display_name !== session.display_name) {
-      this.store.remember({
-        session_id: session.session_id,
-        mesh: session.mesh,
-        display_name: session.display_name,
-        seen_at: this.#now(),
-      });
-    }
+    // A live session is addressed through the registry; it becomes "known" (messages to it wait)
+    // when it goes. Remembering it only then keeps registrations to one journal line.
+    if (event.type === "session_deregistered") this.forget(session);
     if (event.type === "session_registered") this.service.deliverWaiting(session.session_id, session.mesh);
   }
 

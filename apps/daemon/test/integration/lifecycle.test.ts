@@ -51,7 +51,7 @@ describe("persistence across restarts", () => {
     expect(existsSync(daemon.socket)).toBe(false);
     expect(existsSync(daemonPaths(dir).lock)).toBe(false);
     // A clean stop leaves the state file and the log, no journal file.
-    expect(readdirSync(dir).sort()).toEqual(["member.key", "messages.jsonl", "sessions.jsonl"]);
+    expect(readdirSync(dir).sort()).toEqual(["member.key", "sessions.jsonl"]);
 
     await killAndWait(ending);
     daemon = await startDaemonProcess(dir);

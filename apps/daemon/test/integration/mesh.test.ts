@@ -7,7 +7,7 @@ import { attest, generateSigningKey, messageSigningText, seedOf, signText } from
 import { afterAll, afterEach, beforeEach, describe, expect, it } from "vitest";
 import { type RunningDaemon, startDaemon } from "../../src/daemon.js";
 import { createLogger } from "../../src/logger.js";
-import { authorized, cleanup, http, register, spawnSleeper, tempDir, token, waitFor } from "../harness.js";
+import { authorized, cleanup, http, killAndWait, register, spawnSleeper, tempDir, token, waitFor } from "../harness.js";
 
 const sleeper = spawnSleeper();
 const pid = sleeper.pid as number;
@@ -303,6 +303,20 @@ describe("messages", () => {
     expect(((await status(a, m.id)).json() as { message: { recipients: Json[] } }).message.recipients[0]?.state).toBe(
       "delivered",
     );
+  });
+
+  it("a session that ended while the daemon was down is a known id: messages to it wait", async () => {
+    await join2(1);
+    const doomed = spawnSleeper();
+    const res = await register(socket, { token: token(2), pid: doomed.pid, session_id: "s2", display_name: "n2" });
+    expect(res.status).toBe(200);
+    await daemon.shutdown("restart");
+    await killAndWait(doomed);
+    daemon = await startDaemon({ dir, logger: createLogger({ file: join(dir, "daemon.log") }), reaperIntervalMs: 100 });
+    socket = daemon.socketPath;
+    expect(daemon.registry.get("s2")).toBeUndefined(); // dropped at restore
+    const m = await sent(token(1), { to: "s2", text: "when you are back" });
+    expect(m.recipients[0]?.state).toBe("accepted");
   });
 
   it("the member sends from a plain shell; only the member reads its states", async () => {

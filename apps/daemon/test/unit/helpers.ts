@@ -72,6 +72,7 @@ export function meshParts(parts: {
     logger,
     path: join(parts.dir, "messages.jsonl"),
   });
+  messaging.load();
   messaging.start(60_000);
   return { member, presence, messaging };
 }
