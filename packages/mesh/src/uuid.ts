@@ -25,7 +25,7 @@ const POOL_BYTES = 4096;
  * Random bytes from a pool refilled 4 KiB at a time: one call into the CSPRNG per ~200 ids
  * instead of two per id (each call costs ~10 µs, more than the bytes).
  */
-function pooledRandom(): (bytes: number) => Buffer {
+export function pooledRandom(): (bytes: number) => Buffer {
   let pool = randomBytes(POOL_BYTES);
   let offset = 0;
   return (bytes) => {
