@@ -192,7 +192,11 @@ export class SessionRegistry {
     const entry = this.#byTokenHash.get(hashToken(token));
     if (entry === undefined) return undefined;
     const { presence, ...current } = entry.session;
-    this.#replace(entry, record({ ...current, ...patch }, presence), "updated");
+    const next = record({ ...current, ...patch }, presence);
+    // A hook sets `working` on every prompt: saying again what is already so changes nothing,
+    // wakes no watcher and writes no journal line.
+    const same = next.summary === current.summary && next.status === current.status && next.inbound === current.inbound;
+    if (!same) this.#replace(entry, next, "updated");
     return entry.session;
   }
 

@@ -165,6 +165,23 @@ describe("SessionRegistry.update", () => {
     expect(registry.update(token(2), { status: "idle" })).toBeUndefined();
   });
 
+  it("a patch that changes nothing is no event and keeps the very same record", () => {
+    const registry = new SessionRegistry();
+    const events = recorded(registry);
+    registry.register(registration(1), null);
+    const first = registry.update(token(1), { status: "working" });
+    const count = events.length;
+    const generation = registry.generation;
+    // What a hook does on every prompt: say `working` again.
+    expect(registry.update(token(1), { status: "working" })).toBe(first);
+    // Clearing what is already clear, and the default inbound policy, are no change either.
+    expect(registry.update(token(1), { summary: "", inbound: "accept" })).toBe(first);
+    expect(events.length).toBe(count);
+    expect(registry.generation).toBe(generation);
+    expect(registry.update(token(1), { status: "idle" })?.status).toBe("idle");
+    expect(events.length).toBe(count + 1);
+  });
+
   it("a re-registration keeps what the session set unless it sets it; a replacement starts fresh", () => {
     const registry = new SessionRegistry();
     registry.register(registration(1, { summary: "first", inbound: "refuse" }), null);
