@@ -17,6 +17,7 @@ import { type CliContext, warn } from "../context.js";
 import { ensureDaemon } from "../daemon-control.js";
 import { EXIT } from "../exit-codes.js";
 import { untilInterrupted } from "../interruption.js";
+import { PendingMarks } from "../pending-marks.js";
 import { requireSessionToken } from "../session-token.js";
 
 export interface InboxOptions {
@@ -61,37 +62,6 @@ async function confirmedWrite(ctx: CliContext, text: string): Promise<boolean> {
   }
 }
 
-/** Ids printed but not yet marked: marking waits for the daemon when it is away. */
-class PendingMarks {
-  readonly surfaced = new Set<string>();
-  readonly acked = new Set<string>();
-
-  add(messages: readonly WireMessage[], ack: boolean): void {
-    for (const m of messages) {
-      if (m.state === "delivered") this.surfaced.add(m.id);
-      if (ack && m.state !== "acked" && m.state !== "refused" && m.state !== "expired") this.acked.add(m.id);
-    }
-  }
-
-  /** Sends what is pending; what the daemon did not take stays pending. Throws the client's errors. */
-  async flush(socket: string, token: string): Promise<void> {
-    for (const [state, ids] of [
-      ["surfaced", this.surfaced],
-      ["acked", this.acked],
-    ] as const) {
-      if (ids.size === 0) continue;
-      await requestJson<MarkResponse>(socket, {
-        method: "POST",
-        path: "/v1/inbox/mark",
-        body: { ids: [...ids], state },
-        token,
-        timeoutMs: 5_000,
-      });
-      ids.clear();
-    }
-  }
-}
-
 function inboxPath(all: boolean, waitMs = 0): string {
   const query = [all ? "state=all" : "", waitMs > 0 ? `wait_ms=${waitMs}` : ""].filter(Boolean).join("&");
   return `/v1/inbox${query ? `?${query}` : ""}`;
@@ -117,7 +87,15 @@ export async function inboxCommand(ctx: CliContext, options: InboxOptions): Prom
     }
   };
 
-  const pending = new PendingMarks();
+  const pending = new PendingMarks(async (ids, state) => {
+    await requestJson<MarkResponse>(socket, {
+      method: "POST",
+      path: "/v1/inbox/mark",
+      body: { ids, state },
+      token,
+      timeoutMs: 5_000,
+    });
+  });
   if (!options.watch) {
     const messages = await fetchInbox(options.all === true, 0, options.signal);
     if (messages.length === 0 && ctx.stdout.isTTY && !options.json) {
@@ -126,7 +104,7 @@ export async function inboxCommand(ctx: CliContext, options: InboxOptions): Prom
     }
     if (!(await confirmedWrite(ctx, render(ctx, messages, options.json ? "array" : false)))) return EXIT.failure;
     pending.add(messages, options.ack === true);
-    await pending.flush(socket, token);
+    await pending.flush();
     return EXIT.ok;
   }
 
@@ -138,7 +116,7 @@ export async function inboxCommand(ctx: CliContext, options: InboxOptions): Prom
     while (!interruption.signal.aborted) {
       let messages: WireMessage[];
       try {
-        await pending.flush(socket, token);
+        await pending.flush();
         messages = (await fetchInbox(first, first ? 0 : WATCH_POLL_MS, interruption.signal)).filter(
           (m) => !printed.has(m.id),
         );
@@ -158,7 +136,7 @@ export async function inboxCommand(ctx: CliContext, options: InboxOptions): Prom
       pending.add(messages, options.ack === true);
     }
     // What was printed last is marked before leaving, if the daemon is there.
-    await pending.flush(socket, token).catch(() => {});
+    await pending.flush().catch(() => {});
   } finally {
     interruption.dispose();
   }
