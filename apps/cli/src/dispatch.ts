@@ -50,6 +50,14 @@ async function execute(ctx: CliContext, inv: Invocation): Promise<number> {
       return (await import("./commands/doctor.js")).doctorCommand(ctx, inv.options);
     case "completion":
       return (await import("./commands/completion.js")).completionCommand(ctx, inv.shell);
+    case "mcp":
+      return (await import("./commands/mcp.js")).mcpCommand(ctx);
+    case "hook":
+      return (await import("./commands/hook.js")).hookCommand(ctx, inv.event);
+    case "install":
+      return (await import("./commands/install.js")).installCommand(ctx, inv.options);
+    case "uninstall":
+      return (await import("./commands/install.js")).uninstallCommand(ctx, inv.options);
     case "__complete":
       return (await import("./commands/complete.js")).completeValues(ctx, inv.kind);
   }

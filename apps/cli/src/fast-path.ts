@@ -5,6 +5,7 @@
 // agree on every shape this one accepts.
 import type { LaunchOptions } from "./commands/launch.js";
 import type { Invocation } from "./invocation.js";
+import { isMessageMode } from "./launch-wiring.js";
 
 type Values = Map<string, string[]>;
 
@@ -58,12 +59,15 @@ function onlyOptions(args: readonly string[], flags: string[], valued: string[] 
 function launch(args: readonly string[]): Invocation | undefined {
   const parsed = readOptions(
     args,
-    new Set(),
-    new Set(["--name", "--mesh", "--role", "--group", "--session-id", "--summary", "--inbound"]),
+    new Set(["--ask-permission"]),
+    new Set(["--name", "--mesh", "--role", "--group", "--session-id", "--summary", "--inbound", "--message-mode"]),
     new Set(["--group"]),
   );
   if (parsed === undefined) return undefined;
   const { values, rest } = parsed;
+  const messageMode = one(values, "--message-mode");
+  // An unknown mode is commander's to explain.
+  if (messageMode !== undefined && !isMessageMode(messageMode)) return undefined;
   const options: LaunchOptions = {
     group: values.get("--group") ?? [],
     ...(values.has("--name") && { name: one(values, "--name") }),
@@ -72,6 +76,8 @@ function launch(args: readonly string[]): Invocation | undefined {
     ...(values.has("--session-id") && { sessionId: one(values, "--session-id") }),
     ...(values.has("--summary") && { summary: one(values, "--summary") }),
     ...(values.has("--inbound") && { inbound: one(values, "--inbound") }),
+    ...(messageMode !== undefined && { messageMode }),
+    ...(values.has("--ask-permission") && { askPermission: true }),
   };
   return { name: "launch", command: rest, options };
 }
@@ -80,6 +86,11 @@ export function parseFast(argv: readonly string[]): Invocation | undefined {
   const [first, second, ...rest] = argv;
   if (argv.length === 1 && (first === "--version" || first === "-V")) return { name: "version" };
   if (first === "launch") return launch(argv.slice(1));
+  // Claude Code runs `hook <Event>` on every prompt and tool call: the fast path is the point.
+  if (first === "hook" && argv.length === 2 && second !== undefined && !second.startsWith("-")) {
+    return { name: "hook", event: second };
+  }
+  if (first === "mcp" && argv.length === 1) return { name: "mcp" };
   if (first === "sessions" && (second === "list" || second === "ls")) {
     const values = onlyOptions(rest, ["--json"], ["--mesh"]);
     if (values === undefined) return undefined;

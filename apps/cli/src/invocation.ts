@@ -6,6 +6,13 @@ import type { LaunchOptions } from "./commands/launch.js";
 import type { StatusOptions } from "./commands/peers.js";
 import type { SendOptions } from "./commands/send.js";
 
+/** `claudemesh install|uninstall`: where Claude Code keeps the server (its `claude mcp add --scope`). */
+export interface InstallOptions {
+  readonly scope: "user" | "project" | "local";
+  /** Show the `claude mcp …` command instead of running it. */
+  readonly print?: boolean;
+}
+
 export type Invocation =
   | { readonly name: "version" }
   | { readonly name: "launch"; readonly command: readonly string[]; readonly options: LaunchOptions }
@@ -30,4 +37,8 @@ export type Invocation =
   | { readonly name: "daemon uninstall" }
   | { readonly name: "doctor"; readonly options: { readonly json?: boolean; readonly fix?: boolean } }
   | { readonly name: "completion"; readonly shell: Shell }
-  | { readonly name: "__complete"; readonly kind: "sessions" };
+  | { readonly name: "__complete"; readonly kind: "sessions" }
+  | { readonly name: "mcp" }
+  | { readonly name: "hook"; readonly event: string }
+  | { readonly name: "install"; readonly options: InstallOptions }
+  | { readonly name: "uninstall"; readonly options: InstallOptions };

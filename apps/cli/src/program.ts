@@ -7,7 +7,7 @@ import type { LaunchOptions } from "./commands/launch.js";
 import type { StatusOptions } from "./commands/peers.js";
 import type { SendOptions } from "./commands/send.js";
 import { CliError, EXIT } from "./exit-codes.js";
-import type { Invocation } from "./invocation.js";
+import type { InstallOptions, Invocation } from "./invocation.js";
 
 function example(command: Command, ...lines: string[]): Command {
   return command.addHelpText(
@@ -52,7 +52,9 @@ export function buildProgram(invoke: (inv: Invocation) => void): Command {
       .summary("run a program as a session (default: claude)")
       .description(
         "Run a program as a claudemesh session: mint its token, make sure the daemon runs, register it, run it.\n" +
-          "Everything after `--` goes to the program untouched.",
+          "Everything after `--` goes to the program. For claude (the default) launch also adds the claudemesh MCP " +
+          "server, the hooks that surface messages, --session-id (the session's own id) and, with --message-mode push " +
+          "(the default), channel wake-ups; the user's own --session-id, --resume, --continue and --mcp-config win.",
       )
       .option("--name <name>", "display name (default: the current directory's name)")
       .option("--mesh <mesh>", "mesh to join (default: $CLAUDEMESH_MESH or default)")
@@ -67,11 +69,19 @@ export function buildProgram(invoke: (inv: Invocation) => void): Command {
           "refuse",
         ]),
       )
+      .addOption(
+        new Option(
+          "--message-mode <mode>",
+          "claude only: how messages reach it: push (channel wake-ups, tools, hooks), pull (tools and hooks) or off",
+        ).choices(["push", "pull", "off"]),
+      )
+      .option("--ask-permission", "claude only: let claude ask before each claudemesh tool call (default: pre-allowed)")
       .argument("[command...]", "the program and its arguments")
       .passThroughOptions()
       .action((command: string[], options: LaunchOptions) => invoke({ name: "launch", command, options })),
     "claudemesh launch",
     "claudemesh launch --name api --mesh backend -- claude --continue",
+    "claudemesh launch --role reviewer --message-mode pull",
   );
 
   const sessions = example(
@@ -305,6 +315,62 @@ export function buildProgram(invoke: (inv: Invocation) => void): Command {
       .action((shell: Shell) => invoke({ name: "completion", shell })),
     "source <(claudemesh completion bash)    # in ~/.bashrc (zsh: the same, in ~/.zshrc)",
     "claudemesh completion fish > ~/.config/fish/completions/claudemesh.fish",
+  );
+  example(
+    program
+      .command("install")
+      .summary("register the claudemesh MCP server with Claude Code")
+      .description(
+        "Register `claudemesh mcp` with Claude Code (through `claude mcp add`), so that claude started without " +
+          "`claudemesh launch` still has the mesh tools (they work inside launched sessions). Idempotent. --print " +
+          "shows the command instead of running it.",
+      )
+      .addOption(
+        new Option("--scope <scope>", "user (every project), project (.mcp.json) or local (this project, you)")
+          .choices(["user", "project", "local"])
+          .default("user"),
+      )
+      .option("--print", "print the claude command instead of running it")
+      .action((options: InstallOptions) => invoke({ name: "install", options })),
+    "claudemesh install",
+    "claudemesh install --scope project --print",
+  );
+  example(
+    program
+      .command("uninstall")
+      .summary("remove the claudemesh MCP server from Claude Code")
+      .description("Remove what `claudemesh install` registered (through `claude mcp remove`). Idempotent.")
+      .addOption(
+        new Option("--scope <scope>", "user, project or local").choices(["user", "project", "local"]).default("user"),
+      )
+      .option("--print", "print the claude command instead of running it")
+      .action((options: InstallOptions) => invoke({ name: "uninstall", options })),
+    "claudemesh uninstall",
+  );
+  example(
+    program
+      .command("mcp")
+      .summary("serve the mesh to an agent as an MCP server (stdio)")
+      .description(
+        "Run the claudemesh MCP server on stdin/stdout: tools mesh_peers, mesh_send, mesh_inbox, mesh_ack, " +
+          "mesh_status and mesh_whoami, and Claude Code channel wake-ups for new messages. Started by the agent " +
+          "(claude under `claudemesh launch`, or any MCP client configured to run it), not by hand.",
+      )
+      .action(() => invoke({ name: "mcp" })),
+    "claude mcp add --scope user claudemesh -- claudemesh mcp",
+  );
+  example(
+    program
+      .command("hook")
+      .summary("what Claude Code's hooks run (SessionStart, UserPromptSubmit, PostToolUse, Stop)")
+      .description(
+        "Read a Claude Code hook's JSON on stdin and answer it: pending messages as additional context " +
+          "(SessionStart, UserPromptSubmit, PostToolUse), status working (UserPromptSubmit) or idle (Stop). Outside " +
+          "a session, or without a daemon, it prints nothing and exits 0: a hook never breaks the agent.",
+      )
+      .argument("<event>", "the hook event name")
+      .action((event: string) => invoke({ name: "hook", event })),
+    'echo \'{"hook_event_name":"UserPromptSubmit","prompt":"hi"}\' | claudemesh hook UserPromptSubmit',
   );
   // What the completion scripts call: fast, silent, and never starts a daemon.
   program

@@ -1,6 +1,7 @@
 // `claudemesh doctor [--json] [--fix]`: what is wrong with this user's daemon setup, and how to
 // fix it. `--fix` runs only the repairs that are safe unattended, then checks again.
 import { createProcessProbe } from "@claudemesh/registry";
+import { claudemeshServer } from "../claude-code.js";
 import { type CliContext, warn } from "../context.js";
 import { type Check, type DoctorInput, runChecks } from "../doctor/checks.js";
 import { renderJson, renderTerminal, renderTsv } from "../doctor/render.js";
@@ -15,6 +16,8 @@ function doctorInput(ctx: CliContext): DoctorInput {
     paths: ctx.paths,
     env: ctx.env,
     home: ctx.home,
+    cwd: ctx.cwd,
+    mcpServer: claudemeshServer(),
     uid: process.getuid?.() ?? 0,
     platform: process.platform,
     cliVersion: CLI_VERSION,

@@ -16,6 +16,8 @@ import { type CliContext, warn } from "../context.js";
 import { ensureDaemon } from "../daemon-control.js";
 import { CliError, EXIT, exitCodeForSignal } from "../exit-codes.js";
 import { findCommand } from "../find-command.js";
+import { type MessageMode, sessionIdFromClaudeArgs, startsClaudeSession, wireClaude } from "../launch-wiring.js";
+import { selfCommand } from "../self-command.js";
 import { sweepTokenDirs, type TokenFile, writeTokenFile } from "../token-file.js";
 
 export interface LaunchOptions {
@@ -26,6 +28,10 @@ export interface LaunchOptions {
   sessionId?: string;
   summary?: string;
   inbound?: string;
+  /** claude only: push (the default), pull or off. */
+  messageMode?: MessageMode;
+  /** claude only: do not pre-allow the claudemesh tools. */
+  askPermission?: boolean;
 }
 
 const OPTION_OF_FIELD: Record<string, string> = {
@@ -44,11 +50,11 @@ const SHIM = 'read -r _ <&3 || exit 125; exec 3<&-; exec "$@"';
 const FORWARDED: readonly NodeJS.Signals[] = ["SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT"];
 
 /** Builds and validates the registration before anything starts; bad options are usage errors. */
-function buildRegistration(ctx: CliContext, options: LaunchOptions, token: string, pid: number) {
+function buildRegistration(ctx: CliContext, options: LaunchOptions, token: string, pid: number, ownId?: string) {
   const body = {
     token,
     pid,
-    session_id: options.sessionId ?? randomUUID(),
+    session_id: options.sessionId ?? ownId ?? randomUUID(),
     mesh: options.mesh ?? (ctx.env.CLAUDEMESH_MESH || "default"),
     display_name: options.name ?? (basename(ctx.cwd) || "/"),
     cwd: ctx.cwd,
@@ -91,9 +97,19 @@ function waitForExit(child: ChildProcess): Promise<{ code: number | null; signal
 export async function launch(ctx: CliContext, command: readonly string[], options: LaunchOptions): Promise<number> {
   const argv = command.length > 0 ? command : ["claude"];
   const program = argv[0] as string;
+  const claudeSession = startsClaudeSession(argv);
+  if (!claudeSession && (options.messageMode !== undefined || options.askPermission)) {
+    const flag = options.messageMode !== undefined ? "--message-mode" : "--ask-permission";
+    throw new CliError(
+      `${flag} applies to claude only (${program} gets the session's environment, and reaches the mesh with the claudemesh command or \`claudemesh mcp\`)`,
+      EXIT.usage,
+    );
+  }
   const token = mintToken();
   // Everything is validated before anything starts: a typo never runs the program.
-  const registration = buildRegistration(ctx, options, token, 1);
+  const ownId = claudeSession ? sessionIdFromClaudeArgs(argv.slice(1)) : undefined;
+  const registration = buildRegistration(ctx, options, token, 1, ownId);
+  const mode = options.messageMode ?? "push";
   if (findCommand(program, ctx.env, ctx.cwd) === undefined) {
     throw new CliError(`command not found: ${program}`, EXIT.commandNotFound);
   }
@@ -102,17 +118,30 @@ export async function launch(ctx: CliContext, command: readonly string[], option
   let tokenFile: TokenFile | undefined;
   try {
     tokenFile = writeTokenFile(token);
-    const child = spawn("/bin/sh", ["-c", SHIM, "claudemesh-launch", ...argv], {
+    const sessionEnv = {
+      CLAUDEMESH_SESSION_ID: registration.session_id,
+      CLAUDEMESH_IPC_TOKEN_FILE: tokenFile.path,
+      CLAUDEMESH_MESH: registration.mesh,
+      CLAUDEMESH_DISPLAY_NAME: registration.display_name,
+      CLAUDEMESH_DAEMON_DIR: ctx.paths.dir,
+    };
+    let programArgv = argv;
+    if (claudeSession) {
+      const wiring = wireClaude({
+        argv,
+        mode,
+        askPermission: options.askPermission === true,
+        sessionId: registration.session_id,
+        ...selfCommand(),
+        serverEnv: { ...sessionEnv, CLAUDEMESH_MESSAGE_MODE: mode },
+      });
+      for (const warning of wiring.warnings) warn(ctx, `warning: ${warning}`);
+      programArgv = wiring.argv;
+    }
+    const child = spawn("/bin/sh", ["-c", SHIM, "claudemesh-launch", ...programArgv], {
       stdio: ["inherit", "inherit", "inherit", "pipe"],
       cwd: ctx.cwd,
-      env: {
-        ...ctx.env,
-        CLAUDEMESH_SESSION_ID: registration.session_id,
-        CLAUDEMESH_IPC_TOKEN_FILE: tokenFile.path,
-        CLAUDEMESH_MESH: registration.mesh,
-        CLAUDEMESH_DISPLAY_NAME: registration.display_name,
-        CLAUDEMESH_DAEMON_DIR: ctx.paths.dir,
-      },
+      env: { ...ctx.env, ...sessionEnv, ...(claudeSession && { CLAUDEMESH_MESSAGE_MODE: mode }) },
     });
     await new Promise<void>((resolve, reject) => {
       child.once("spawn", resolve);

@@ -18,6 +18,7 @@ import { inspectLock, type LockState } from "../lock-state.js";
 import { readInstalledService } from "../service/installed.js";
 import { serviceFilePath, serviceManagerFor, serviceName } from "../service/platform.js";
 import { dirArgument } from "../service/service-spec.js";
+import { claudeChecks } from "./claude-checks.js";
 import { removeStaleLock, removeStaleSocket } from "./stale.js";
 
 export type Status = "ok" | "warn" | "fail";
@@ -36,6 +37,10 @@ export interface DoctorInput {
   readonly paths: DaemonPaths;
   readonly env: NodeJS.ProcessEnv;
   readonly home: string;
+  /** Where claude is asked about its MCP servers (project and local scopes depend on it). */
+  readonly cwd: string;
+  /** The command `claudemesh install` registers with Claude Code (`<node> <cli> mcp`). */
+  readonly mcpServer: readonly string[];
   readonly uid: number;
   readonly platform: NodeJS.Platform;
   readonly cliVersion: string;
@@ -315,7 +320,7 @@ function serviceCheck(input: DoctorInput): Check {
   return ok("service", `${name} runs ${exec} ${program ?? ""}`.trimEnd());
 }
 
-/** Every check, in the order repairs must run (the lock before the socket). */
+/** Every check, in the order repairs must run (the lock before the socket); Claude Code's last. */
 export async function runChecks(input: DoctorInput): Promise<Check[]> {
   const lock = await inspectLock(input.paths.lock, input.probe);
   const pathCheck = socketPathCheck(input);
@@ -328,5 +333,6 @@ export async function runChecks(input: DoctorInput): Promise<Check[]> {
     duplicatesCheck(input, lock),
     await versionCheck(input, pathFits),
     serviceCheck(input),
+    ...(await claudeChecks(input)),
   ];
 }

@@ -129,6 +129,10 @@ describe.concurrent("completion", () => {
       "message",
       "doctor",
       "completion",
+      "install",
+      "uninstall",
+      "mcp",
+      "hook",
       "--version",
       "--help",
     ]);

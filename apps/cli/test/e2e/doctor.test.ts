@@ -1,6 +1,7 @@
 // `claudemesh doctor`: every problem it knows is created for real in a sandbox and detected;
 // `--fix` repairs the safe ones (and touches nothing a live or frozen daemon owns); a second run
 // is clean.
+import { execFileSync } from "node:child_process";
 import {
   chmodSync,
   chownSync,
@@ -14,8 +15,17 @@ import {
 } from "node:fs";
 import { createServer } from "node:http";
 import { join } from "node:path";
-import { describe, expect, it } from "vitest";
+import { fileURLToPath } from "node:url";
+import { beforeAll, describe, expect, it } from "vitest";
 import { killPid, type Result, type Sandbox, sandbox, waitFor } from "../support/harness.js";
+
+/** The pinned Claude Code (tools/claude-code), for the claude checks: a real one, found the same on every machine. */
+const CLAUDE = fileURLToPath(new URL("../../../../tools/claude-code/node_modules/.bin/claude", import.meta.url));
+const ENSURE = fileURLToPath(new URL("../../../../tools/claude-code/ensure.mjs", import.meta.url));
+
+beforeAll(() => {
+  if (!existsSync(CLAUDE)) execFileSync(process.execPath, [ENSURE], { stdio: "inherit", timeout: 300_000 });
+}, 300_000);
 
 interface Line {
   status: string;
@@ -36,13 +46,27 @@ function lines(res: Result): Map<string, Line> {
   return out;
 }
 
-const CHECKS = ["dir", "dir-owner", "dir-mode", "socket-path", "lock", "socket", "duplicates", "version", "service"];
+const CHECKS = [
+  "dir",
+  "dir-owner",
+  "dir-mode",
+  "socket-path",
+  "lock",
+  "socket",
+  "duplicates",
+  "version",
+  "service",
+  "claude",
+  "claude-mcp",
+];
 
-/** Doctor with a temp HOME (no unit of the developer's own is looked at). */
+/** Doctor with a temp HOME (no unit or Claude Code config of the developer's own is looked at). */
 function doctor(sb: Sandbox, args: string[] = [], env: Record<string, string | undefined> = {}): Promise<Result> {
   const home = join(sb.root, "h");
   mkdirSync(home, { recursive: true });
-  return sb.run(["doctor", ...args], { env: { HOME: home, XDG_CONFIG_HOME: undefined, ...env } });
+  return sb.run(["doctor", ...args], {
+    env: { HOME: home, XDG_CONFIG_HOME: undefined, CLAUDE_CONFIG_DIR: undefined, CLAUDEMESH_CLAUDE: CLAUDE, ...env },
+  });
 }
 
 function expectClean(res: Result): void {

@@ -2,29 +2,7 @@
 // the programs inside sessions use them. A command "inside a session" runs with the session's
 // CLAUDEMESH_IPC_TOKEN_FILE, as any tool started by the session's program would.
 import { describe, expect, it } from "vitest";
-import { launchArgs, type Sandbox, sandbox, waitFor } from "../support/harness.js";
-
-interface Peer {
-  name: string;
-  id: string;
-  /** The environment of a command run inside this session. */
-  env: Record<string, string>;
-  end(): void;
-}
-
-/** A session that lives until the test ends it; resolves once it is listed. */
-async function peer(sb: Sandbox, name: string, options: string[] = []): Promise<Peer> {
-  sb.spawn(
-    launchArgs(
-      `put "tok.${name}" "$CLAUDEMESH_IPC_TOKEN_FILE"\nput "id.${name}" "$CLAUDEMESH_SESSION_ID"\ngate "gate.${name}"`,
-      ["--name", name, ...options],
-    ),
-  );
-  const tokenFile = await sb.waitForFile(`tok.${name}`);
-  const id = await sb.waitForFile(`id.${name}`);
-  await waitFor(async () => (await sb.sessions()).some((s) => s.session_id === id), `${name} to be listed`);
-  return { name, id, env: { CLAUDEMESH_IPC_TOKEN_FILE: tokenFile }, end: () => sb.touch(`gate.${name}`) };
-}
+import { peer, sandbox, waitFor } from "../support/harness.js";
 
 const lines = (text: string) => text.trimEnd().split("\n");
 const sentId = (stdout: string) => /^sent (\S+) → /.exec(stdout)?.[1] as string;

@@ -81,6 +81,7 @@ export class Sandbox {
   readonly env: NodeJS.ProcessEnv;
   private readonly children = new Children();
   private readonly adopted = new Set<number>();
+  private readonly cleanups: (() => Promise<void>)[] = [];
 
   constructor() {
     // Short names: the socket path must fit in 107 bytes.
@@ -181,8 +182,14 @@ export class Sandbox {
     this.adopted.add(pid);
   }
 
+  /** Runs `fn` at cleanup, before any process is stopped (e.g. closing a client the test connected). */
+  onCleanup(fn: () => Promise<void>): void {
+    this.cleanups.push(fn);
+  }
+
   async cleanup(): Promise<void> {
     const problems: string[] = [];
+    for (const fn of this.cleanups) await fn().catch((error: unknown) => problems.push(String(error)));
     await this.children.stopAll();
     for (const pid of this.adopted) await killPid(pid);
     await killLockedDaemon(this.lock, this.dir);
@@ -220,6 +227,29 @@ export function program(script: string): string[] {
 /** `launch [options] -- sh -c <script>`. */
 export function launchArgs(script: string, options: readonly string[] = []): string[] {
   return ["launch", ...options, "--", ...program(script)];
+}
+
+/** A session launched for a test: it lives until the test ends it (or the sandbox is cleaned up). */
+export interface Peer {
+  readonly name: string;
+  readonly id: string;
+  /** The environment of a command run inside this session. */
+  readonly env: Record<string, string>;
+  end(): void;
+}
+
+/** Launches a session named `name` (with more launch options); resolves once it is listed. */
+export async function peer(sb: Sandbox, name: string, options: readonly string[] = []): Promise<Peer> {
+  sb.spawn(
+    launchArgs(
+      `put "tok.${name}" "$CLAUDEMESH_IPC_TOKEN_FILE"\nput "id.${name}" "$CLAUDEMESH_SESSION_ID"\ngate "gate.${name}"`,
+      ["--name", name, ...options],
+    ),
+  );
+  const tokenFile = await sb.waitForFile(`tok.${name}`);
+  const id = await sb.waitForFile(`id.${name}`);
+  await waitFor(async () => (await sb.sessions()).some((s) => s.session_id === id), `${name} to be listed`);
+  return { name, id, env: { CLAUDEMESH_IPC_TOKEN_FILE: tokenFile }, end: () => sb.touch(`gate.${name}`) };
 }
 
 export const CLI_VERSION: string = (
