@@ -114,7 +114,7 @@ export interface WiringInput {
   /** How to run this CLI: absolute node and script paths. */
   readonly node: string;
   readonly cli: string;
-  /** The environment the MCP server needs (claude passes stdio servers only what it is told). */
+  /** The session's environment, given to the MCP server explicitly: it acts as the session whatever claude passes on. */
   readonly serverEnv: Readonly<Record<string, string>>;
 }
 
@@ -161,7 +161,7 @@ export function wireClaude(input: WiringInput): Wiring {
   const warnings: string[] = [];
   if (hasOption(args, "--mcp-config")) {
     warnings.push(
-      "your own --mcp-config replaces claudemesh's: add the claudemesh server to it (claudemesh install --print shows the command) for the mesh tools",
+      "claudemesh's MCP server is not added next to your own --mcp-config: the mesh tools come from a claudemesh server installed in Claude Code (claudemesh install) or named in your config",
     );
   } else {
     ours.push(`--mcp-config=${mcpConfig(input)}`);

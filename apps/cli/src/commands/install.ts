@@ -100,6 +100,9 @@ export async function installCommand(ctx: CliContext, options: InstallOptions): 
         `${entryCommand(shown)}; \`claude mcp get claudemesh\` shows which one it uses here`,
     );
   }
+  if (scope === "project") {
+    warn(ctx, "note: .mcp.json is meant to be shared, and now holds this machine's node and claudemesh paths");
+  }
   ctx.stdout.write(AFTER_INSTALL);
   return EXIT.ok;
 }

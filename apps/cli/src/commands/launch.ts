@@ -109,6 +109,12 @@ export async function launch(ctx: CliContext, command: readonly string[], option
   // Everything is validated before anything starts: a typo never runs the program.
   const ownId = claudeSession ? sessionIdFromClaudeArgs(argv.slice(1)) : undefined;
   const registration = buildRegistration(ctx, options, token, 1, ownId);
+  if (ownId !== undefined && options.sessionId !== undefined && ownId !== options.sessionId.toLowerCase()) {
+    warn(
+      ctx,
+      `warning: claude continues conversation ${ownId} as claudemesh session ${options.sessionId}: the inbox is the session's, not the conversation's`,
+    );
+  }
   const mode = options.messageMode ?? "push";
   if (findCommand(program, ctx.env, ctx.cwd) === undefined) {
     throw new CliError(`command not found: ${program}`, EXIT.commandNotFound);

@@ -159,7 +159,7 @@ export function registerMeshTools(server: McpServer, deps: ToolDeps): void {
         if (messages.length === 0) return result("No new messages from peers.", { messages: [], more: 0 });
         const framed = framePeerMessages(messages, deps.now(), TOOL_TEXT_BUDGET);
         deps.surfaceWith(extra.requestId, framed.shown);
-        return result(framed.text, { messages: [...framed.shown], more: framed.left });
+        return result(framed.text, { messages: [...framed.shown], more: messages.length - framed.shown.length });
       }),
   );
 
@@ -195,12 +195,12 @@ export function registerMeshTools(server: McpServer, deps: ToolDeps): void {
       title: "Show or set your status",
       description:
         "Show or set what your session tells its peers. `summary`: one line on what you are working " +
-        "on (keep it current: peers read it to decide whom to ask). `status`: working, idle or " +
-        "waiting. `inbound`: accept (default), hold (keep messages without announcing them) or " +
+        "on (keep it current: peers read it to decide whom to ask). `status`: working, idle, " +
+        "waiting, or none to clear it. `inbound`: accept (default), hold (keep messages without announcing them) or " +
         "refuse. With no arguments it only shows them.",
       inputSchema: {
         summary: z.string().max(280).optional().describe("One line, up to 280 characters; empty clears it"),
-        status: z.enum(["working", "idle", "waiting"]).optional(),
+        status: z.enum(["working", "idle", "waiting", "none"]).optional(),
         inbound: z.enum(["accept", "hold", "refuse"]).optional(),
       },
       outputSchema: { session: sessionShape },
@@ -210,7 +210,7 @@ export function registerMeshTools(server: McpServer, deps: ToolDeps): void {
       guarded(async () => {
         const patch = {
           ...(args.summary !== undefined && { summary: args.summary }),
-          ...(args.status !== undefined && { status: args.status }),
+          ...(args.status !== undefined && { status: args.status === "none" ? null : args.status }),
           ...(args.inbound !== undefined && { inbound: args.inbound }),
         };
         const changes = Object.keys(patch).length > 0;

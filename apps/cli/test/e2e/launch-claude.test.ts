@@ -176,6 +176,7 @@ describe.concurrent("launch wires claude", () => {
     const own = "0b0e7a64-1c2d-4e3f-8a9b-0c1d2e3f4a5b";
     const both = await launchRecorded(sb, ["--session-id", own, "--", "claude", "--resume", RESUMED]);
     expect(both.recorded?.env.CLAUDEMESH_SESSION_ID).toBe(own);
+    expect(both.stderr).toMatch(new RegExp(`claude continues conversation ${RESUMED} as claudemesh session ${own}`));
     expect(flags(both.recorded?.argv ?? []).filter((f) => f === "--session-id")).toEqual([]);
 
     const forked = await launchRecorded(sb, ["--", "claude", "--resume", RESUMED, "--fork-session"]);

@@ -103,7 +103,7 @@ describe("wireClaude", () => {
     const { argv, warnings } = wireClaude(input(["claude", "--mcp-config", "mine.json"]));
     expect(names(argv)).not.toContain("--mcp-config");
     expect(argv.slice(-2)).toEqual(["--mcp-config", "mine.json"]);
-    expect(warnings.join("\n")).toMatch(/claudemesh install --print/);
+    expect(warnings.join("\n")).toMatch(/claudemesh install/);
   });
 
   it("the user's own channel flag is not said twice", () => {
