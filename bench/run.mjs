@@ -21,6 +21,7 @@ const BENCHMARKS = {
   B5: "./b5-rss.mjs",
   B6: "./b6-start.mjs",
   M1: "./m1-messages.mjs",
+  M5: "./m5-agents.mjs",
 };
 
 const USAGE = `usage: pnpm bench [--quick] [--only B1,B3] [--out FILE]

@@ -7,7 +7,7 @@ const { version } = JSON.parse(readFileSync(new URL("./package.json", import.met
 // so `npm install -g claudemesh` needs nothing else. Commands are split into chunks loaded on
 // demand: every CLI call is a fresh process and only pays for the code it runs.
 export default defineConfig({
-  entry: { cli: "src/cli.ts", daemon: "src/daemon-main.ts" },
+  entry: { cli: "src/cli.ts", daemon: "src/daemon-main.ts", hook: "src/hook-main.ts" },
   format: ["esm"],
   target: "node20",
   platform: "node",

@@ -198,3 +198,17 @@ export function timedRun(argv, env, expectStatus = 0) {
   }
   return { ms, stdout: String(result.stdout) };
 }
+
+/** timedRun with `input` written to the command's stdin (a hook's JSON, as Claude Code sends it). */
+export function timedRunWithInput(argv, env, input, expectStatus = 0) {
+  const t0 = performance.now();
+  const result = spawnSync(argv[0], argv.slice(1), { env, input, stdio: ["pipe", "pipe", "pipe"], timeout: 30_000 });
+  const ms = performance.now() - t0;
+  if (result.error) throw result.error;
+  if (result.status !== expectStatus) {
+    throw new Error(
+      `\`${argv.slice(1).join(" ")}\` exited ${result.status ?? result.signal}: ${String(result.stderr).trim().slice(0, 300)}`,
+    );
+  }
+  return { ms, stdout: String(result.stdout), stderr: String(result.stderr) };
+}

@@ -1,98 +1,18 @@
-// What `claudemesh hook <Event>` decides, without doing any I/O: which daemon calls an event
-// makes, which pending messages it may show, and the text and JSON it answers Claude Code with.
-// commands/hook.ts does the calls and the writing. A hook runs on every prompt and tool call, so
-// each event asks for the least it needs, and anything unexpected means "say nothing".
+// The text and JSON that `claudemesh hook <Event>` answers Claude Code with, without I/O: the
+// orientation at a session's start and the pending peer messages, framed, within the budget
+// Claude Code keeps. commands/hook.ts does the calls and the writing.
+
 import type { WireMessage } from "@claudemesh/client";
 import type { Session } from "@claudemesh/registry";
 import { framePeerMessages } from "./agent-text.js";
-import { HOOK_EVENTS } from "./launch-wiring.js";
-
-export type HookEvent = (typeof HOOK_EVENTS)[number];
-export type Priority = WireMessage["priority"];
+import { type HookEvent, type HookPlan, holds } from "./hook-plan.js";
 
 /** Claude Code keeps 10,000 characters of a hook's strings; the rest would go to a file. */
 export const HOOK_TEXT_BUDGET = 9_000;
 
-/** Its result already carried the messages: surfacing them again next to it would say them twice. */
-export const INBOX_TOOL = "mcp__claudemesh__mesh_inbox";
-
 /** How many peers the orientation names, and how much of each summary; mesh_peers has the rest. */
 const MAX_PEERS_NAMED = 20;
 const MAX_SUMMARY = 120;
-
-export function isHookEvent(name: string): name is HookEvent {
-  return (HOOK_EVENTS as readonly string[]).includes(name);
-}
-
-/** The fields of Claude Code's hook input that change what a hook does. */
-export interface HookInput {
-  readonly toolName?: string;
-}
-
-/** Claude Code's JSON on stdin. Missing, empty or broken input is not an error: it only tells less. */
-export function parseHookInput(text: string): HookInput {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(text);
-  } catch {
-    return {};
-  }
-  if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) return {};
-  const toolName = (parsed as Record<string, unknown>)["tool_name"];
-  return typeof toolName === "string" ? { toolName } : {};
-}
-
-/** The daemon calls an event makes up front, all in parallel. */
-export interface HookPlan {
-  /** PATCH /v1/sessions/me with this status. */
-  readonly status?: "working" | "idle";
-  /** GET /v1/sessions/me. */
-  readonly me: boolean;
-  /** GET /v1/peers. */
-  readonly peers: boolean;
-  /** GET /v1/inbox. */
-  readonly inbox: boolean;
-  /** The priorities this event may surface. */
-  readonly priorities: readonly Priority[];
-  /** Whether the answer starts with the orientation (needs `me` and `peers`). */
-  readonly orientation: boolean;
-}
-
-const ALL: readonly Priority[] = ["now", "next", "low"];
-
-/** What an event does; undefined when it does nothing at all (not even a call). */
-export function planHook(event: HookEvent, input: HookInput): HookPlan | undefined {
-  switch (event) {
-    case "SessionStart":
-      return { me: true, peers: true, inbox: true, priorities: ALL, orientation: true };
-    case "UserPromptSubmit":
-      return { status: "working", me: false, peers: false, inbox: true, priorities: ALL, orientation: false };
-    case "PostToolUse":
-      if (input.toolName === INBOX_TOOL) return undefined;
-      // Between tool calls only what should not wait; `low` waits for the next prompt or start.
-      return { me: false, peers: false, inbox: true, priorities: ["now", "next"], orientation: false };
-    case "Stop":
-      return { status: "idle", me: false, peers: false, inbox: false, priorities: [], orientation: false };
-  }
-}
-
-/** The messages of the inbox this event may show: not yet surfaced, of a priority it surfaces. */
-export function pendingMessages(plan: HookPlan, messages: readonly WireMessage[]): WireMessage[] {
-  return messages.filter((m) => m.state === "delivered" && plan.priorities.includes(m.priority));
-}
-
-/**
- * Whether the session's inbound policy must still be asked (GET me): only when something could
- * be shown and no answer so far carried the session.
- */
-export function needsPolicy(session: Session | undefined, pending: readonly WireMessage[]): boolean {
-  return session === undefined && pending.length > 0;
-}
-
-/** `hold` means pull-only: messages wait until the session reads its inbox itself. */
-export function holds(session: Session | undefined): boolean {
-  return session?.inbound === "hold";
-}
 
 const CONTROL = /\p{Cc}/gu;
 

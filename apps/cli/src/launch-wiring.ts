@@ -7,7 +7,7 @@
 // The user's own arguments always win and nothing they said is said twice. Ours go first, each in
 // the `--flag=value` form: several of claude's options take many values (`--allowedTools
 // <tools...>`), and a separate value would let them swallow the user's prompt that follows.
-import { basename } from "node:path";
+import { basename, dirname, join } from "node:path";
 import { shellCommand } from "./self-command.js";
 
 export const MESSAGE_MODES = ["push", "pull", "off"] as const;
@@ -131,6 +131,14 @@ export function mcpConfig(input: Pick<WiringInput, "node" | "cli" | "serverEnv">
   });
 }
 
+/**
+ * `claudemesh hook` through its own entry beside the CLI's (dist/hook.js): the same command,
+ * without the CLI's parsers, since it runs on every prompt and tool call.
+ */
+export function hookEntry(cli: string): string {
+  return join(dirname(cli), "hook.js");
+}
+
 export function hookSettings(input: Pick<WiringInput, "node" | "cli">): string {
   const hooks = Object.fromEntries(
     HOOK_EVENTS.map((event) => [
@@ -140,7 +148,7 @@ export function hookSettings(input: Pick<WiringInput, "node" | "cli">): string {
           hooks: [
             {
               type: "command",
-              command: shellCommand([input.node, input.cli, "hook", event]),
+              command: shellCommand([input.node, hookEntry(input.cli), event]),
               timeout: HOOK_TIMEOUT_SECONDS,
             },
           ],

@@ -19,16 +19,14 @@ import { EXIT } from "../exit-codes.js";
 import {
   type HookEvent,
   type HookPlan,
-  hookContext,
-  hookOutput,
+  holds,
   isHookEvent,
   needsPolicy,
   parseHookInput,
   pendingMessages,
   planHook,
-} from "../hook-output.js";
+} from "../hook-plan.js";
 import { HOOK_EVENTS } from "../launch-wiring.js";
-import { PendingMarks } from "../pending-marks.js";
 import { readTokenFile } from "../token-file.js";
 
 /** Each daemon call; the daemon answers in milliseconds, and a hook must not hold up the agent. */
@@ -130,6 +128,10 @@ async function answer(ctx: CliContext, event: HookEvent, plan: HookPlan, call: C
   // The inbox does not tell the inbound policy; a PATCH or GET me answer does.
   let session = me?.session ?? patched?.session;
   if (needsPolicy(session, pending)) session = (await call<MeResponse>("GET", ROUTES.me)).session;
+  // Most prompts find nothing to say: the text module (framing, formatting) is loaded only when
+  // there is something, since every module a hook loads is paid for on every prompt.
+  if (!plan.orientation && (pending.length === 0 || holds(session))) return;
+  const { hookContext, hookOutput } = await import("../hook-output.js");
   const context = hookContext(
     plan,
     { pending, ...(session && { session }), ...(peers && { peers: peers.peers }) },
@@ -138,11 +140,9 @@ async function answer(ctx: CliContext, event: HookEvent, plan: HookPlan, call: C
   if (context === undefined) return;
 
   if (!(await written(ctx, hookOutput(event, context.text)))) return;
-  const marks = new PendingMarks(async (ids, state) => {
-    await call<MarkResponse>("POST", ROUTES.inboxMark, { ids, state });
-  });
-  marks.add(context.shown);
-  await marks.flush();
+  // One mark, after the write: a hook that fails here leaves them delivered, for the next surface.
+  const ids = context.shown.filter((m) => m.state === "delivered").map((m) => m.id);
+  if (ids.length > 0) await call<MarkResponse>("POST", ROUTES.inboxMark, { ids, state: "surfaced" });
 }
 
 /** Writes and waits until the text is handed over; false when it could not be (then nothing is marked). */

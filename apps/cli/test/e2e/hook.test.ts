@@ -4,28 +4,7 @@
 import { existsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { launchArgs, type Sandbox, sandbox, waitFor } from "../support/harness.js";
-
-interface Peer {
-  name: string;
-  id: string;
-  /** The environment of a command run inside this session (a hook Claude Code runs, say). */
-  env: Record<string, string>;
-}
-
-/** A session that lives until the test ends; resolves once it is listed. */
-async function peer(sb: Sandbox, name: string, options: string[] = []): Promise<Peer> {
-  sb.spawn(
-    launchArgs(
-      `put "tok.${name}" "$CLAUDEMESH_IPC_TOKEN_FILE"\nput "id.${name}" "$CLAUDEMESH_SESSION_ID"\ngate "gate.${name}"`,
-      ["--name", name, ...options],
-    ),
-  );
-  const tokenFile = await sb.waitForFile(`tok.${name}`);
-  const id = await sb.waitForFile(`id.${name}`);
-  await waitFor(async () => (await sb.sessions()).some((s) => s.session_id === id), `${name} to be listed`);
-  return { name, id, env: { CLAUDEMESH_IPC_TOKEN_FILE: tokenFile } };
-}
+import { HOOK_ENTRY, type Peer, peer, type Sandbox, sandbox } from "../support/harness.js";
 
 /** Sends as `from` and returns the message id. */
 async function send(sb: Sandbox, from: Peer, to: string, text: string, priority = "next"): Promise<string> {
@@ -55,7 +34,10 @@ function hookInput(event: string, more: Record<string, unknown> = {}): string {
 }
 
 /** Runs the hook inside `p`'s session. */
-function hook(sb: Sandbox, p: Peer | undefined, event: string, more: Record<string, unknown> = {}) {
+/** Who runs a hook: a session, or only its environment (a token file of a session that never was). */
+type Runner = Pick<Peer, "env">;
+
+function hook(sb: Sandbox, p: Runner | undefined, event: string, more: Record<string, unknown> = {}) {
   return sb.run(["hook", event], { input: hookInput(event, more), ...(p && { env: p.env }) });
 }
 
@@ -83,7 +65,7 @@ describe.concurrent("hook: when there is nothing to do", () => {
     const sb = sandbox(context);
     const tokenFile = join(sb.root, "token");
     writeFileSync(tokenFile, "a".repeat(64), { mode: 0o600 });
-    const inside = { name: "ghost", id: "", env: { CLAUDEMESH_IPC_TOKEN_FILE: tokenFile } };
+    const inside = { env: { CLAUDEMESH_IPC_TOKEN_FILE: tokenFile } };
     for (const event of ["SessionStart", "UserPromptSubmit", "PostToolUse", "Stop"]) {
       const res = await hook(sb, inside, event, { tool_name: "Bash" });
       expect([res.code, res.stdout, res.stderr]).toEqual([0, "", ""]);
@@ -101,7 +83,7 @@ describe.concurrent("hook: when there is nothing to do", () => {
     await peer(sb, "web"); // the daemon runs
     const tokenFile = join(sb.root, "token");
     writeFileSync(tokenFile, "b".repeat(64), { mode: 0o600 });
-    const ended = { name: "ended", id: "", env: { CLAUDEMESH_IPC_TOKEN_FILE: tokenFile } };
+    const ended = { env: { CLAUDEMESH_IPC_TOKEN_FILE: tokenFile } };
     for (const event of ["SessionStart", "UserPromptSubmit", "Stop"]) {
       const res = await hook(sb, ended, event);
       expect([res.code, res.stdout, res.stderr]).toEqual([0, "", ""]);
@@ -236,12 +218,22 @@ describe.concurrent("hook: surfacing messages", () => {
     const api = await peer(sb, "api");
     const web = await peer(sb, "web");
     const id = await send(sb, web, "api", "keep me", "now");
-    for (const event of ["UserPromptSubmit", "PostToolUse", "SessionStart"]) {
-      const running = sb.spawn(["hook", event], { env: api.env, input: hookInput(event, { tool_name: "Bash" }) });
-      // Closed before the hook can write: its write fails (EPIPE), so nothing may be marked.
-      running.child.stdout?.destroy();
-      const done = await running.exited;
-      expect([event, done.code, done.signal]).toEqual([event, 0, null]);
+    // Both ways in: `claudemesh hook <Event>` and dist/hook.js, which launch's hooks run.
+    for (const [args, entry] of [
+      [["hook"], undefined],
+      [[], HOOK_ENTRY],
+    ] as const) {
+      for (const event of ["UserPromptSubmit", "PostToolUse", "SessionStart"]) {
+        const running = sb.spawn([...args, event], {
+          env: api.env,
+          input: hookInput(event, { tool_name: "Bash" }),
+          ...(entry && { entry }),
+        });
+        // Closed before the hook can write: its write fails (EPIPE), so nothing may be marked.
+        running.child.stdout?.destroy();
+        const done = await running.exited;
+        expect([entry, event, done.code, done.signal]).toEqual([entry, event, 0, null]);
+      }
     }
     // The hook did reach the daemon (the prompt set the status), yet marked nothing.
     expect(await statusOf(sb, api)).toBe("working");

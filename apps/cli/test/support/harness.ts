@@ -31,6 +31,8 @@ import type { TestContext } from "vitest";
 export { killPid, processGone, type Result, type Running, type WireSession, waitFor } from "@claudemesh/testkit";
 
 export const CLI = fileURLToPath(new URL("../../dist/cli.js", import.meta.url));
+/** The hook's own entry, which launch's Claude Code hooks run. */
+export const HOOK_ENTRY = fileURLToPath(new URL("../../dist/hook.js", import.meta.url));
 const SRC = fileURLToPath(new URL("../../src", import.meta.url));
 
 /** Fails loudly when the binary under test is missing or older than its sources. */
@@ -56,6 +58,8 @@ export interface RunOptions {
   readonly cwd?: string;
   /** Written to the command's stdin (closed at once otherwise). */
   readonly input?: string;
+  /** Another script of the build to run instead of dist/cli.js (e.g. HOOK_ENTRY). */
+  readonly entry?: string;
 }
 
 /** The test process's environment without any session or daemon variable of the developer's own. */
@@ -111,7 +115,7 @@ export class Sandbox {
       if (value === undefined) delete env[key];
       else env[key] = value;
     }
-    return spawnCaptured(process.execPath, [CLI, ...args], {
+    return spawnCaptured(process.execPath, [options.entry ?? CLI, ...args], {
       cwd: options.cwd ?? this.work,
       env,
       children: this.children,

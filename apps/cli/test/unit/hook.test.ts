@@ -1,19 +1,16 @@
 import type { WireMessage } from "@claudemesh/client";
 import type { Session } from "@claudemesh/registry";
 import { describe, expect, it } from "vitest";
+import { HOOK_TEXT_BUDGET, hookContext, hookOutput, orientationText } from "../../src/hook-output.js";
 import {
-  HOOK_TEXT_BUDGET,
   type HookPlan,
-  hookContext,
-  hookOutput,
   INBOX_TOOL,
   isHookEvent,
   needsPolicy,
-  orientationText,
   parseHookInput,
   pendingMessages,
   planHook,
-} from "../../src/hook-output.js";
+} from "../../src/hook-plan.js";
 
 const NOW = Date.UTC(2026, 0, 2, 12, 0, 0);
 
