@@ -1,6 +1,8 @@
 import { describe, expect, it } from "vitest";
+import { FAST_MESSAGE_MODES } from "../../src/fast-path.js";
 import {
   hookSettings,
+  MESSAGE_MODES,
   mcpConfig,
   sessionIdFromClaudeArgs,
   startsClaudeSession,
@@ -132,6 +134,12 @@ describe("wireClaude", () => {
     expect(startsClaudeSession(["/usr/local/bin/claude"])).toBe(true);
     expect(startsClaudeSession(["claude", "--continue"])).toBe(true);
     expect(startsClaudeSession(["claude", "what does this repo do?"])).toBe(true);
+  });
+});
+
+describe("message modes", () => {
+  it("the fast path knows the same modes as launch", () => {
+    expect(FAST_MESSAGE_MODES).toEqual(MESSAGE_MODES);
   });
 });
 
