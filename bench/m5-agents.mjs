@@ -4,7 +4,7 @@
 // one), and GET /v1/peers straight on the daemon's socket (the daemon's share). (2) A message:
 // POST /v1/messages from another session → the `notifications/claude/channel` line on the MCP
 // server's stdout, against M1's floor, the POST → the recipient's `message` event on its own
-// GET /v1/events stream. (3) the hook UserPromptSubmit (dist/hook.js, as launch wires it; and `claudemesh hook` through the CLI) start to exit with 0 and with 20
+// GET /v1/events stream. (3) the hook UserPromptSubmit (dist/hook.cjs, as launch wires it; and `claudemesh hook` through the CLI) start to exit with 0 and with 20
 // pending messages, and `hook Stop`, against `node -e 0` (and `claudemesh --version`, the CLI's
 // own start-up). Every pair interleaved round by round in the same run.
 import { writeFileSync } from "node:fs";
@@ -328,9 +328,9 @@ export async function run({ quick, log }) {
     const outside = cleanEnv({ CLAUDEMESH_DAEMON_DIR: world.daemonDir, CLAUDEMESH_NO_AUTOSTART: "1" });
     const promptInput = hookInput("UserPromptSubmit", { prompt: "hi" });
     const stopInput = hookInput("Stop", { stop_hook_active: false });
-    // As launch wires Claude Code's hooks: dist/hook.js, the hook's own entry. `claudemesh hook`
+    // As launch wires Claude Code's hooks: dist/hook.cjs, the hook's own entry. `claudemesh hook`
     // (through the CLI's entry and fast path) is measured beside it.
-    const hookEntry = join(dirname(PATHS.cli), "hook.js");
+    const hookEntry = join(dirname(PATHS.cli), "hook.cjs");
     const prompt = [node, hookEntry, "UserPromptSubmit"];
     const promptViaCli = [node, PATHS.cli, "hook", "UserPromptSubmit"];
     const expectSilent = (what) => (res) => {
@@ -447,7 +447,7 @@ export async function run({ quick, log }) {
     notes: [
       `tools/call: one long-running \`claudemesh mcp\` (push mode, inside a session registered over the socket, token in a 0600 file), handshaken with initialize (protocol 2025-06-18) and notifications/initialized; ${callsPerRound} sequential calls per round, latency from the request line's write to its response's arrival on stdout, same client code for the echo server. The mesh holds the agent and ${PEERS} peers; every answer is checked (no isError; ${PEERS} peers listed). The echo server parses each line and writes the real mesh_peers result (${fmtInt(peers.echoSame.bytes)} bytes a line) or an empty one. GET /v1/peers: the same session's token, one undici keep-alive connection, as the MCP server itself uses (undici pool).`,
       `Messages: ${messagesPerRound} per round, one after the other, from ${PEERS + EXTRA_SENDERS} senders in turn (none near the 20 msg/s limit); latency from the POST leaving the client to the notification line (or the SSE frame) arriving, its 202 awaited too. The MCP server's ${SETTLE_MS} ms settling after \`initialized\` was over before the first. Inboxes acked between rounds, untimed. Notifications that matched no message: ${channelExtra.unmatched}; without meta.from/message_id: ${channelExtra.badMeta}.`,
-      `Hooks: spawnSync wall time, Claude Code's hook JSON on stdin (\`node -e 0\` gets the same), as a session with no MCP server; ${hookRounds} runs each, interleaved. Before each ${PENDING}-pending run (untimed) ${PENDING} messages from ${PENDING} senders are sent, then ${REFILL_SETTLE_MS} ms pass; each run's additionalContext is checked to hold all ${PENDING} (${fmtInt(hookChecks.contextChars)} characters) and the other hook runs to print nothing. The hook rows run dist/hook.js, the hook's own entry, as launch wires Claude Code's hooks; the cli.js row is the same hook as \`claudemesh hook\`, through the CLI's entry and fast path. Outside a session (no CLAUDEMESH_IPC_TOKEN_FILE) the hook exits before reading stdin: that row is the hook's module loading alone, \`claudemesh --version\` the CLI's entry alone. Messages the hook left unsurfaced (acked after it, untimed): ${hookChecks.leftUnsurfaced}.`,
+      `Hooks: spawnSync wall time, Claude Code's hook JSON on stdin (\`node -e 0\` gets the same), as a session with no MCP server; ${hookRounds} runs each, interleaved. Before each ${PENDING}-pending run (untimed) ${PENDING} messages from ${PENDING} senders are sent, then ${REFILL_SETTLE_MS} ms pass; each run's additionalContext is checked to hold all ${PENDING} (${fmtInt(hookChecks.contextChars)} characters) and the other hook runs to print nothing. The hook rows run dist/hook.cjs, the hook's own entry, as launch wires Claude Code's hooks; the cli.js row is the same hook as \`claudemesh hook\`, through the CLI's entry and fast path. Outside a session (no CLAUDEMESH_IPC_TOKEN_FILE) the hook exits before reading stdin: that row is the hook's module loading alone, \`claudemesh --version\` the CLI's entry alone. Messages the hook left unsurfaced (acked after it, untimed): ${hookChecks.leftUnsurfaced}.`,
       "The bench client, the daemon, the MCP server and the echo server share the machine's 2 cores.",
     ],
     tables: [

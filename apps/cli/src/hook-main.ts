@@ -1,5 +1,5 @@
 // `claudemesh hook <Event>` as Claude Code runs it under `claudemesh launch`: the same command,
-// through an entry of its own (dist/hook.js) that loads only the hook and its context, not the
+// through an entry of its own (dist/hook.cjs) that loads only the hook and its context, not the
 // CLI's parsers and dispatcher. It runs on every prompt and tool call, where each module loaded
 // costs every time (benchmark M5: ~7 ms of ~30 over `node -e 0`).
 import { hookCommand } from "./commands/hook.js";

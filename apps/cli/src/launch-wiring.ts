@@ -132,11 +132,11 @@ export function mcpConfig(input: Pick<WiringInput, "node" | "cli" | "serverEnv">
 }
 
 /**
- * `claudemesh hook` through its own entry beside the CLI's (dist/hook.js): the same command,
+ * `claudemesh hook` through its own entry beside the CLI's (dist/hook.cjs): the same command,
  * without the CLI's parsers, since it runs on every prompt and tool call.
  */
 export function hookEntry(cli: string): string {
-  return join(dirname(cli), "hook.js");
+  return join(dirname(cli), "hook.cjs");
 }
 
 export function hookSettings(input: Pick<WiringInput, "node" | "cli">): string {

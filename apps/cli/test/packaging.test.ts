@@ -32,7 +32,7 @@ describe("the npm package", () => {
     const files = packed[0].files.map((f) => f.path);
     expect(files).toContain("dist/cli.js");
     expect(files).toContain("dist/daemon.js");
-    expect(files).toContain("dist/hook.js");
+    expect(files).toContain("dist/hook.cjs");
     expect(files.every((f) => f.startsWith("dist/") || f === "package.json" || f === "README.md")).toBe(true);
 
     const prefix = join(work, "prefix");

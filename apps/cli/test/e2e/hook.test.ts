@@ -218,7 +218,7 @@ describe.concurrent("hook: surfacing messages", () => {
     const api = await peer(sb, "api");
     const web = await peer(sb, "web");
     const id = await send(sb, web, "api", "keep me", "now");
-    // Both ways in: `claudemesh hook <Event>` and dist/hook.js, which launch's hooks run.
+    // Both ways in: `claudemesh hook <Event>` and dist/hook.cjs, which launch's hooks run.
     for (const [args, entry] of [
       [["hook"], undefined],
       [[], HOOK_ENTRY],

@@ -246,7 +246,7 @@ describe("launch wires the real claude CLI", () => {
     expect(run.code, run.stderr).toBe(1);
     const log = readFileSync(debug, "utf8");
     expect(log).toMatch(/MCP server "claudemesh": Successfully connected/);
-    expect(log).toMatch(/Hook SessionStart .*hook\.js SessionStart\) provided additionalContext/);
+    expect(log).toMatch(/Hook SessionStart .*hook\.cjs SessionStart\) provided additionalContext/);
     const projects = join(home, ".claude", "projects");
     const transcripts = readdirSync(projects).flatMap((dir) => readdirSync(join(projects, dir)));
     const sessionId = /\(session ([0-9a-f-]{36})\)/.exec(log)?.[1];

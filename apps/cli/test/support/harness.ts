@@ -32,7 +32,7 @@ export { killPid, processGone, type Result, type Running, type WireSession, wait
 
 export const CLI = fileURLToPath(new URL("../../dist/cli.js", import.meta.url));
 /** The hook's own entry, which launch's Claude Code hooks run. */
-export const HOOK_ENTRY = fileURLToPath(new URL("../../dist/hook.js", import.meta.url));
+export const HOOK_ENTRY = fileURLToPath(new URL("../../dist/hook.cjs", import.meta.url));
 const SRC = fileURLToPath(new URL("../../src", import.meta.url));
 
 /** Fails loudly when the binary under test is missing or older than its sources. */

@@ -67,7 +67,7 @@ describe("wireClaude", () => {
     expect(Object.keys(settings.hooks)).toEqual(["SessionStart", "UserPromptSubmit", "PostToolUse", "Stop"]);
     expect(settings.hooks.Stop?.[0]?.hooks[0]).toEqual({
       type: "command",
-      command: "/opt/node/bin/node '/home/u/my dir/hook.js' Stop",
+      command: "/opt/node/bin/node '/home/u/my dir/hook.cjs' Stop",
       timeout: 10,
     });
   });
