@@ -1,0 +1,122 @@
+import { randomBytes } from "node:crypto";
+import { describe, expect, it } from "vitest";
+import { generateSigningKey, signingKeyFromSeed } from "../src/keys.js";
+import { daemonIdOf } from "../src/nats-layout.js";
+import { ATTESTATION, mintPresence } from "../src/presence.js";
+import {
+  believeRemotePresence,
+  MAX_CLOCK_SKEW_MS,
+  type RemotePresence,
+  signRemotePresence,
+  type Unsigned,
+} from "../src/remote-presence.js";
+import { T0 } from "./fixtures.js";
+
+const alice = generateSigningKey(); // the member key of the publishing daemon
+const mallory = generateSigningKey(); // another member, on the same server
+const trustAlice = {
+  memberPublicKey: generateSigningKey().publicKey,
+  isTrusted: (_m: string, k: string) => k === alice.publicKey,
+};
+
+function published(more: Partial<Unsigned> = {}, owner = alice, sessionId = "s-1"): RemotePresence {
+  const presence = mintPresence(owner, { mesh: "team.a", sessionId }, T0);
+  const unsigned: Unsigned = {
+    v: 1,
+    mesh: "team.a",
+    session_id: sessionId,
+    daemon: daemonIdOf(owner.publicKey),
+    host: "laptop-a",
+    display_name: "api",
+    role: "backend",
+    groups: ["core"],
+    status: "working",
+    summary: "migrating orders",
+    inbound: "accept",
+    registered_at: T0 - 1000,
+    published_at: T0,
+    session_pubkey: presence.session_pubkey,
+    sealing_pubkey: randomBytes(32).toString("base64url"),
+    parent_attestation: presence.parent_attestation,
+    ...more,
+  };
+  return signRemotePresence(unsigned, signingKeyFromSeed(presence.session_secret_key.reveal()));
+}
+
+const at = (p: RemotePresence) => ({ mesh: p.mesh, daemon: p.daemon, session: p.session_id });
+
+describe("remote presence", () => {
+  it("an honest presence is believed, and carries no pid and no cwd", () => {
+    const p = published();
+    expect(believeRemotePresence(JSON.parse(JSON.stringify(p)), at(p), T0 + 5000, trustAlice)).toEqual({
+      ok: true,
+      presence: p,
+    });
+    expect(Object.keys(p)).not.toContain("pid");
+    expect(Object.keys(p)).not.toContain("cwd");
+  });
+
+  it("any field changed after signing breaks the session key's signature", () => {
+    const p = published();
+    for (const change of [
+      { summary: "rm -rf" },
+      { sealing_pubkey: randomBytes(32).toString("base64url") },
+      { host: "evil" },
+      { inbound: "refuse" as const },
+      { published_at: T0 + 1 },
+    ]) {
+      const forged = { ...p, ...change };
+      expect(believeRemotePresence(forged, at(p), T0, trustAlice), JSON.stringify(change)).toMatchObject({
+        ok: false,
+        reason: "bad_signature",
+      });
+    }
+  });
+
+  it("a presence replayed under another session id, mesh or daemon key is refused", () => {
+    const p = published();
+    expect(believeRemotePresence(p, { ...at(p), session: "s-2" }, T0, trustAlice)).toMatchObject({
+      reason: "key_mismatch",
+    });
+    // Re-signed by its own session key for another id: the attestation's scope still names s-1.
+    const presence = mintPresence(alice, { mesh: "team.a", sessionId: "s-1" }, T0);
+    const replay = signRemotePresence(
+      {
+        ...published(),
+        session_id: "s-2",
+        session_pubkey: presence.session_pubkey,
+        parent_attestation: presence.parent_attestation,
+      },
+      signingKeyFromSeed(presence.session_secret_key.reveal()),
+    );
+    expect(believeRemotePresence(replay, at(replay), T0, trustAlice)).toMatchObject({ reason: "bad_attestation" });
+  });
+
+  it("a member cannot speak for another member's daemon, and untrusted members are refused", () => {
+    const spoof = published({ daemon: daemonIdOf(alice.publicKey) }, mallory);
+    expect(believeRemotePresence(spoof, at(spoof), T0, trustAlice)).toMatchObject({ reason: "daemon_mismatch" });
+    const own = published({ daemon: daemonIdOf(mallory.publicKey) }, mallory);
+    expect(believeRemotePresence(own, at(own), T0, trustAlice)).toMatchObject({ reason: "untrusted_member" });
+  });
+
+  it("expired, too far ahead, or malformed is refused, never thrown", () => {
+    const p = published();
+    expect(believeRemotePresence(p, at(p), T0 + ATTESTATION.lifetimeMs + 1, trustAlice)).toMatchObject({
+      reason: "expired",
+    });
+    const ahead = published({ published_at: T0 + MAX_CLOCK_SKEW_MS + 1 });
+    expect(believeRemotePresence(ahead, at(ahead), T0, trustAlice)).toMatchObject({ reason: "from_the_future" });
+    for (const raw of [
+      null,
+      "x",
+      [],
+      { v: 2 },
+      { ...p, sealing_pubkey: "short" },
+      { ...p, display_name: "" },
+      { ...p, status: "sleeping" },
+      { ...p, parent_attestation: null },
+    ]) {
+      expect(believeRemotePresence(raw, at(p), T0, trustAlice)).toMatchObject({ ok: false, reason: "malformed" });
+    }
+  });
+});
