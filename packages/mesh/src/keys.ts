@@ -5,15 +5,7 @@
 // where JWK costs ~0.04 ms, so seeds are imported as JWK; and exporting a *private* key as JWK
 // hangs Node 20 after a few thousand calls in one process, so the seed is read back from PKCS#8
 // DER (its last 32 bytes). Sessions hold their seed (a SecretKey), not a KeyObject: see signerOf.
-import {
-  createHash,
-  createPrivateKey,
-  createPublicKey,
-  generateKeyPairSync,
-  type KeyObject,
-  sign,
-  verify,
-} from "node:crypto";
+import { createHash, createPrivateKey, createPublicKey, type KeyObject, sign, verify } from "node:crypto";
 import { SecretKey } from "@claudemesh/registry";
 import { pooledRandom } from "./uuid.js";
 
@@ -43,9 +35,13 @@ function publicHexOf(key: KeyObject): string {
   return b64urlToHex(x);
 }
 
+/**
+ * A fresh key pair, from a random seed. Not generateKeyPairSync: on Node 20 a JWK export of a key
+ * it generated can deadlock the process (a GC inside the export frees the key-generation job,
+ * which takes a lock the export holds; seen hanging ~1 run in 4 under load).
+ */
 export function generateSigningKey(): SigningKey {
-  const { publicKey, privateKey } = generateKeyPairSync("ed25519");
-  return { publicKey: publicHexOf(publicKey), secretKey: privateKey };
+  return signingKeyFromSeed(seedBytes(32).toString("hex"));
 }
 
 /**
