@@ -12,6 +12,7 @@ import { parseRegistration, type SessionStatus } from "@claudemesh/registry";
 import { isKeyHex, type SigningKey, signText, verifyText } from "./keys.js";
 import { daemonIdOf } from "./nats-layout.js";
 import { ATTESTATION, checkAttestation, type PresenceTrust } from "./presence.js";
+import { isSealingKey } from "./seal.js";
 
 export interface RemotePresence {
   readonly v: 1;
@@ -56,7 +57,6 @@ export type PresenceRefusal =
 
 /** Clocks of two machines disagree a little; a presence published further ahead than this is refused. */
 export const MAX_CLOCK_SKEW_MS = 60_000;
-const SEALING_KEY = /^[A-Za-z0-9_-]{43}$/;
 const HOSTNAME = /^[\x21-\x7e]{1,253}$/;
 
 /** What the session key signs: every field, in a fixed order, as JSON (no separator to confuse). */
@@ -145,8 +145,7 @@ export function believeRemotePresence(
     !Number.isSafeInteger(raw.registered_at) ||
     !Number.isSafeInteger(raw.published_at) ||
     !isKeyHex(raw.session_pubkey) ||
-    typeof raw.sealing_pubkey !== "string" ||
-    !SEALING_KEY.test(raw.sealing_pubkey) ||
+    !isSealingKey(raw.sealing_pubkey) ||
     typeof raw.signature !== "string" ||
     !isRecord(att) ||
     !isKeyHex(att.session_pubkey) ||

@@ -10,6 +10,7 @@ import {
   signRemotePresence,
   type Unsigned,
 } from "../src/remote-presence.js";
+import { generateSealingKeyPair } from "../src/seal.js";
 import { T0 } from "./fixtures.js";
 
 const alice = generateSigningKey(); // the member key of the publishing daemon
@@ -36,7 +37,7 @@ function published(more: Partial<Unsigned> = {}, owner = alice, sessionId = "s-1
     registered_at: T0 - 1000,
     published_at: T0,
     session_pubkey: presence.session_pubkey,
-    sealing_pubkey: randomBytes(32).toString("base64url"),
+    sealing_pubkey: generateSealingKeyPair().publicKey,
     parent_attestation: presence.parent_attestation,
     ...more,
   };
