@@ -7,9 +7,9 @@
 // HTTP work can go under.
 import { generateKeyPairSync, sign, verify } from "node:crypto";
 import { writeFileSync } from "node:fs";
-import { request } from "node:http";
 import { join } from "node:path";
 import { PATHS, startBareServer, startDaemon, startServer } from "./lib/daemon.mjs";
+import { openStream } from "./lib/events.mjs";
 import { createClient, createPool, newToken, send, sendOk } from "./lib/http.mjs";
 import { field, interleave } from "./lib/interleave.mjs";
 import { makeTempDir, removeDir, spawnSleepers } from "./lib/proc.mjs";
@@ -25,41 +25,6 @@ const SENDERS = 400;
 const RECIPIENTS = 16;
 const INBOX_SIZE = 1_000;
 const auth = (token) => ({ authorization: `ClaudeMesh-Session ${token}` });
-
-/** A recipient's event stream; `wait(nonce)` resolves when the message carrying it arrives. */
-function openStream(socketPath, token) {
-  const waiting = new Map();
-  let buffer = "";
-  let ready;
-  const opened = new Promise((resolve, reject) => {
-    ready = { resolve, reject };
-  });
-  const req = request({ socketPath, path: "/v1/events", headers: auth(token), agent: false }, (res) => {
-    res.setEncoding("utf8");
-    ready.resolve();
-    res.on("data", (chunk) => {
-      buffer += chunk;
-      let end = buffer.indexOf("\n\n");
-      while (end >= 0) {
-        const frame = buffer.slice(0, end);
-        buffer = buffer.slice(end + 2);
-        end = buffer.indexOf("\n\n");
-        if (!frame.includes("event: message\n")) continue;
-        const data = frame.slice(frame.indexOf("data: ") + 6);
-        const nonce = JSON.parse(data).message.text;
-        waiting.get(nonce)?.(performance.now());
-        waiting.delete(nonce);
-      }
-    });
-  });
-  req.on("error", (error) => ready.reject(error));
-  req.end();
-  return {
-    opened,
-    wait: (nonce) => new Promise((resolve) => waiting.set(nonce, resolve)),
-    close: () => req.destroy(),
-  };
-}
 
 /** Every message of every recipient acked, so the next cell starts from empty inboxes (untimed). */
 async function drain(client, recipients) {

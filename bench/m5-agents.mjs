@@ -8,10 +8,10 @@
 // pending messages, and `hook Stop`, against `node -e 0` (and `claudemesh --version`, the CLI's
 // own start-up). Every pair interleaved round by round in the same run.
 import { writeFileSync } from "node:fs";
-import { request } from "node:http";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { PATHS, startDaemon } from "./lib/daemon.mjs";
+import { openStream, waiter } from "./lib/events.mjs";
 import { createClient, newToken, send, sendOk } from "./lib/http.mjs";
 import { field, interleave } from "./lib/interleave.mjs";
 import { cleanEnv, makeTempDir, removeDir, sleep, spawnSleepers, timedRunWithInput } from "./lib/proc.mjs";
@@ -33,53 +33,6 @@ const SETTLE_MS = 300;
 /** After a refill and before the timed hook: the daemon's writes behind those 20 messages are done. */
 const REFILL_SETTLE_MS = 100;
 const auth = (token) => ({ authorization: `ClaudeMesh-Session ${token}` });
-
-/** A session's event stream; `wait(nonce)` resolves with the arrival time of the message carrying it. */
-function openStream(socketPath, token) {
-  const waiting = new Map();
-  let buffer = "";
-  let ready;
-  const opened = new Promise((resolve, reject) => {
-    ready = { resolve, reject };
-  });
-  const req = request({ socketPath, path: "/v1/events", headers: auth(token), agent: false }, (res) => {
-    res.setEncoding("utf8");
-    ready.resolve();
-    res.on("data", (chunk) => {
-      const at = performance.now();
-      buffer += chunk;
-      let end = buffer.indexOf("\n\n");
-      while (end >= 0) {
-        const frame = buffer.slice(0, end);
-        buffer = buffer.slice(end + 2);
-        end = buffer.indexOf("\n\n");
-        if (!frame.includes("event: message\n")) continue;
-        const nonce = JSON.parse(frame.slice(frame.indexOf("data: ") + 6)).message.text;
-        waiting.get(nonce)?.(at);
-        waiting.delete(nonce);
-      }
-    });
-  });
-  req.on("error", (error) => ready.reject(error));
-  req.end();
-  return { opened, wait: waiter(waiting, "event stream"), close: () => req.destroy() };
-}
-
-/** `wait(nonce)` on a map of waiters, failing after a while instead of hanging the run. */
-function waiter(waiting, what, timeoutMs = 10_000) {
-  return (nonce) =>
-    new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        waiting.delete(nonce);
-        reject(new Error(`${what}: no message "${nonce}" within ${timeoutMs} ms`));
-      }, timeoutMs);
-      timer.unref();
-      waiting.set(nonce, (at) => {
-        clearTimeout(timer);
-        resolve(at);
-      });
-    });
-}
 
 /** Every unsurfaced message of a session acked (untimed), so no inbox nears its 1,000. */
 async function drain(client, token) {

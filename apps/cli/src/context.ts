@@ -57,3 +57,21 @@ export function processContext(): CliContext {
 export function warn(ctx: CliContext, message: string): void {
   ctx.stderr.write(`claudemesh: ${message}\n`);
 }
+
+/**
+ * Writes to stdout and waits until the text is handed over: false when it could not be (a closed
+ * pipe). What marks messages surfaced waits for this, and marks nothing on false.
+ */
+export async function writtenOut(ctx: CliContext, text: string): Promise<boolean> {
+  if (text === "") return true;
+  if (ctx.stdout.writeConfirmed === undefined) {
+    ctx.stdout.write(text);
+    return true;
+  }
+  try {
+    await ctx.stdout.writeConfirmed(text);
+    return true;
+  } catch {
+    return false;
+  }
+}

@@ -14,7 +14,7 @@ import {
   ROUTES,
   requestJson,
 } from "@claudemesh/client";
-import type { CliContext } from "../context.js";
+import { type CliContext, writtenOut } from "../context.js";
 import { EXIT } from "../exit-codes.js";
 import {
   type HookEvent,
@@ -139,22 +139,8 @@ async function answer(ctx: CliContext, event: HookEvent, plan: HookPlan, call: C
   );
   if (context === undefined) return;
 
-  if (!(await written(ctx, hookOutput(event, context.text)))) return;
+  if (!(await writtenOut(ctx, hookOutput(event, context.text)))) return;
   // One mark, after the write: a hook that fails here leaves them delivered, for the next surface.
   const ids = context.shown.filter((m) => m.state === "delivered").map((m) => m.id);
   if (ids.length > 0) await call<MarkResponse>("POST", ROUTES.inboxMark, { ids, state: "surfaced" });
-}
-
-/** Writes and waits until the text is handed over; false when it could not be (then nothing is marked). */
-async function written(ctx: CliContext, text: string): Promise<boolean> {
-  if (ctx.stdout.writeConfirmed === undefined) {
-    ctx.stdout.write(text);
-    return true;
-  }
-  try {
-    await ctx.stdout.writeConfirmed(text);
-    return true;
-  } catch {
-    return false;
-  }
 }

@@ -13,7 +13,7 @@ import {
   type WireMessage,
 } from "@claudemesh/client";
 import { refusal } from "../api.js";
-import { type CliContext, warn } from "../context.js";
+import { type CliContext, warn, writtenOut } from "../context.js";
 import { ensureDaemon } from "../daemon-control.js";
 import { EXIT } from "../exit-codes.js";
 import { untilInterrupted } from "../interruption.js";
@@ -45,21 +45,6 @@ function render(ctx: CliContext, messages: readonly WireMessage[], json: "array"
       return `\x1b[2m${text.slice(0, newline)}\x1b[22m${text.slice(newline)}\n`;
     })
     .join("");
-}
-
-/** Writes and waits until the text is handed over; false when it could not be (nothing is marked then). */
-async function confirmedWrite(ctx: CliContext, text: string): Promise<boolean> {
-  if (text === "") return true;
-  if (ctx.stdout.writeConfirmed === undefined) {
-    ctx.stdout.write(text);
-    return true;
-  }
-  try {
-    await ctx.stdout.writeConfirmed(text);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 function inboxPath(all: boolean, waitMs = 0): string {
@@ -102,7 +87,7 @@ export async function inboxCommand(ctx: CliContext, options: InboxOptions): Prom
       warn(ctx, options.all ? "no messages" : "no new messages");
       return EXIT.ok;
     }
-    if (!(await confirmedWrite(ctx, render(ctx, messages, options.json ? "array" : false)))) return EXIT.failure;
+    if (!(await writtenOut(ctx, render(ctx, messages, options.json ? "array" : false)))) return EXIT.failure;
     pending.add(messages, options.ack === true);
     await pending.flush();
     return EXIT.ok;
@@ -131,7 +116,7 @@ export async function inboxCommand(ctx: CliContext, options: InboxOptions): Prom
         await new Promise((r) => setTimeout(r, options.retryDelayMs ?? 500));
         continue;
       }
-      if (!(await confirmedWrite(ctx, render(ctx, messages, options.json ? "lines" : false)))) return EXIT.failure;
+      if (!(await writtenOut(ctx, render(ctx, messages, options.json ? "lines" : false)))) return EXIT.failure;
       for (const m of messages) printed.add(m.id);
       pending.add(messages, options.ack === true);
     }
