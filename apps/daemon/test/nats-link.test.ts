@@ -138,7 +138,6 @@ describe("checkServer", () => {
 function countingClock(): LinkClock & { pending(): number } {
   const live = new Set<NodeJS.Timeout>();
   return {
-    now: () => Date.now(),
     setTimeout(fn, ms) {
       const handle = setTimeout(() => {
         live.delete(handle);

@@ -16,8 +16,8 @@ export interface LinkLogger {
   warn(msg: string, fields?: Record<string, unknown>): void;
 }
 
+/** The link's timers, injected so a test can count what is left pending. */
 export interface LinkClock {
-  now(): number;
   setTimeout(fn: () => void, ms: number): unknown;
   clearTimeout(handle: unknown): void;
 }
@@ -43,7 +43,6 @@ export interface NatsLinkOptions {
 export type StateListener = (state: LinkState, previous: LinkState) => void;
 
 const realClock: LinkClock = {
-  now: () => Date.now(),
   setTimeout: (fn, ms) => setTimeout(fn, ms),
   clearTimeout: (handle) => clearTimeout(handle as NodeJS.Timeout),
 };
