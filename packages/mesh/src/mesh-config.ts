@@ -2,9 +2,8 @@
 // dir (meshes.json, 0600): the servers, how to authenticate (by file path: a secret is never
 // stored inline, so this file can be shown and logged), a TLS CA, and the member keys trusted.
 // Pure: parsing, validation and the file's codec; reading and writing it is the daemon's.
+import { isMeshName } from "@claudemesh/registry";
 
-/** The rules of a mesh name, as the registry has them (a bound mesh is a mesh first). */
-const MESH_NAME = /^[a-z0-9._-]{1,64}$/;
 const FINGERPRINT = /^SHA256:[A-Za-z0-9+/]{43}$/;
 const DEFAULT_PORT = 4222;
 const MAX_SERVERS = 16;
@@ -74,8 +73,8 @@ const absolute = (path: string) => path.startsWith("/");
 
 /** What `mesh add` was given, checked; paths must already be absolute (the CLI resolves them). */
 export function parseMeshBinding(input: MeshAddInput, now: number): Checked<MeshBinding> {
-  if (!MESH_NAME.test(input.name))
-    return fail(`invalid mesh name ${JSON.stringify(input.name)}: 1–64 of a-z 0-9 . _ -`);
+  // A bound mesh is a mesh first: the registry's rule.
+  if (!isMeshName(input.name)) return fail(`invalid mesh name ${JSON.stringify(input.name)}: 1–64 of a-z 0-9 . _ -`);
   if (input.servers.length === 0) return fail("no server: give --nats nats://HOST:PORT");
   if (input.servers.length > MAX_SERVERS) return fail(`at most ${MAX_SERVERS} servers`);
   const servers: string[] = [];

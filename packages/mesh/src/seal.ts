@@ -25,7 +25,7 @@ import {
   hkdfSync,
   type KeyObject,
 } from "node:crypto";
-import { SecretKey } from "@claudemesh/registry";
+import { isMeshName, isSessionId, SecretKey } from "@claudemesh/registry";
 import { isUuid, pooledRandom } from "./uuid.js";
 
 export const SEAL_VERSION = 1;
@@ -102,21 +102,18 @@ export function isSealingKey(value: unknown): value is string {
   return decode(value)?.length === KEY_BYTES;
 }
 
-const SESSION_ID = /^[A-Za-z0-9._:-]{1,128}$/;
-const MESH = /^[a-z0-9._-]{1,64}$/;
-
 /**
  * The canonical bytes of a context: a JSON array of strings and nulls has one serialisation, so no
  * field bleeds into the next. Its fields are bounded, which keeps HKDF's info under its 1024 bytes.
  */
 export function sealContextText(context: SealContext): string {
   const { mesh, message_id, sender_session_id: from, recipient_session_id: to } = context;
-  if (typeof mesh !== "string" || !MESH.test(mesh)) throw new TypeError("seal context: mesh is not a mesh name");
+  if (!isMeshName(mesh)) throw new TypeError("seal context: mesh is not a mesh name");
   if (!isUuid(message_id)) throw new TypeError("seal context: message_id must be a lowercase UUID");
-  if (from !== null && (typeof from !== "string" || !SESSION_ID.test(from))) {
+  if (from !== null && !isSessionId(from)) {
     throw new TypeError("seal context: sender_session_id must be null or a session id");
   }
-  if (typeof to !== "string" || !SESSION_ID.test(to)) {
+  if (!isSessionId(to)) {
     throw new TypeError("seal context: recipient_session_id must be a session id");
   }
   return `${LABEL}${JSON.stringify([mesh, message_id, from, to])}`;

@@ -151,6 +151,16 @@ function codePoints(s: string): number {
   return n;
 }
 
+/** A mesh name by the registry's rule: 1–64 of a-z 0-9 . _ - (what every package that names a mesh checks). */
+export function isMeshName(value: unknown): value is string {
+  return typeof value === "string" && value.length >= 1 && value.length <= LIMITS.mesh && MESH.test(value);
+}
+
+/** A session id by the registry's rule: 1–128 of A-Z a-z 0-9 . _ : -. */
+export function isSessionId(value: unknown): value is string {
+  return typeof value === "string" && value.length >= 1 && value.length <= LIMITS.sessionId && SESSION_ID.test(value);
+}
+
 export function isToken(value: unknown): value is string {
   return typeof value === "string" && TOKEN.test(value);
 }
