@@ -7,6 +7,7 @@
 // DER (its last 32 bytes). Sessions hold their seed (a SecretKey), not a KeyObject: see signerOf.
 import { createHash, createPrivateKey, createPublicKey, type KeyObject, sign, verify } from "node:crypto";
 import { SecretKey } from "@claudemesh/registry";
+import { KeyCache } from "./key-cache.js";
 import { pooledRandom } from "./uuid.js";
 
 const HEX32 = /^[0-9a-f]{64}$/;
@@ -85,14 +86,10 @@ export function generateHeldKey(): { held: HeldKey; signer: SigningKey } {
 // Seeds come from a pool of CSPRNG bytes: one call per 128 seeds, not one each (~10 µs a call).
 const seedBytes = pooledRandom();
 
-// KeyObjects of the sessions that signed recently: building one from a seed costs ~40 µs, keeping
-// one ~1.5 KiB. Bounded: the least recently used goes first.
-const SIGNER_CACHE_SIZE = 1024;
-const signers = new Map<string, SigningKey>();
+// KeyObjects of the sessions that signed recently (building one from a seed costs ~40 µs).
+const signers = new KeyCache<SigningKey>(1024);
 
 function remember(signer: SigningKey): void {
-  signers.delete(signer.publicKey); // re-inserted last: the map's order is least recent first
-  if (signers.size >= SIGNER_CACHE_SIZE) signers.delete(signers.keys().next().value as string);
   signers.set(signer.publicKey, signer);
 }
 
@@ -111,16 +108,13 @@ export function signText(key: SigningKey, text: string): string {
   return sign(null, Buffer.from(text, "utf8"), key.secretKey).toString("hex");
 }
 
-// Public keys seen recently, as KeyObjects: building one costs more than a hash lookup, and the
-// same few senders sign most messages. Bounded: the oldest entry goes first.
-const VERIFY_KEY_CACHE_SIZE = 4096;
-const verifyKeys = new Map<string, KeyObject>();
+// Public keys seen recently, as KeyObjects: the same few senders sign most messages.
+const verifyKeys = new KeyCache<KeyObject>(4096);
 
 function verifyingKey(publicKeyHex: string): KeyObject {
   let key = verifyKeys.get(publicKeyHex);
   if (key === undefined) {
     key = createPublicKey({ key: { kty: "OKP", crv: "Ed25519", x: hexToB64url(publicKeyHex) }, format: "jwk" });
-    if (verifyKeys.size >= VERIFY_KEY_CACHE_SIZE) verifyKeys.delete(verifyKeys.keys().next().value as string);
     verifyKeys.set(publicKeyHex, key);
   }
   return key;

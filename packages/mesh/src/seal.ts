@@ -26,6 +26,7 @@ import {
   type KeyObject,
 } from "node:crypto";
 import { isMeshName, isSessionId, SecretKey } from "@claudemesh/registry";
+import { KeyCache } from "./key-cache.js";
 import { isUuid, pooledRandom } from "./uuid.js";
 
 export const SEAL_VERSION = 1;
@@ -144,13 +145,10 @@ export function sealingKeyPairFromSeed(seedHex: string): SealingKeyPair {
 }
 
 // Private KeyObjects of the keys that opened recently: building one costs ~60 µs, about as much
-// as the X25519 itself; keeping one ~1.5 KiB. Bounded: the least recently used goes first.
-const SECRET_CACHE_SIZE = 1024;
-const secrets = new Map<string, KeyObject>();
+// as the X25519 itself.
+const secrets = new KeyCache<KeyObject>(1024);
 
 function remember(publicKey: string, key: KeyObject): void {
-  secrets.delete(publicKey); // re-inserted last: the map's order is least recent first
-  if (secrets.size >= SECRET_CACHE_SIZE) secrets.delete(secrets.keys().next().value as string);
   secrets.set(publicKey, key);
 }
 
@@ -164,16 +162,13 @@ function secretKeyOf(pair: SealingKeyPair): KeyObject {
   return key;
 }
 
-// Recipients' public keys, as KeyObjects: the same few recipients get most boxes. Bounded: the
-// oldest entry goes first.
-const PUBLIC_CACHE_SIZE = 4096;
-const publics = new Map<string, KeyObject>();
+// Recipients' public keys, as KeyObjects: the same few recipients get most boxes.
+const publics = new KeyCache<KeyObject>(4096);
 
 function publicKeyOf(publicKey: string): KeyObject {
   let key = publics.get(publicKey);
   if (key === undefined) {
     key = createPublicKey({ key: { kty: "OKP", crv: "X25519", x: publicKey }, format: "jwk" });
-    if (publics.size >= PUBLIC_CACHE_SIZE) publics.delete(publics.keys().next().value as string);
     publics.set(publicKey, key);
   }
   return key;
