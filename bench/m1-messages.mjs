@@ -10,7 +10,7 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { PATHS, startBareServer, startDaemon, startServer } from "./lib/daemon.mjs";
 import { openStream } from "./lib/events.mjs";
-import { createClient, createPool, newToken, send, sendOk } from "./lib/http.mjs";
+import { createClient, createPool, drainInbox, newToken, send, sendOk } from "./lib/http.mjs";
 import { field, interleave } from "./lib/interleave.mjs";
 import { makeTempDir, removeDir, spawnSleepers } from "./lib/proc.mjs";
 import { fmtInt, fmtMs, fmtRatio, latencySummary, Samples, summarize } from "./lib/stats.mjs";
@@ -25,22 +25,6 @@ const SENDERS = 400;
 const RECIPIENTS = 16;
 const INBOX_SIZE = 1_000;
 const auth = (token) => ({ authorization: `ClaudeMesh-Session ${token}` });
-
-/** Every message of every recipient acked, so the next cell starts from empty inboxes (untimed). */
-async function drain(client, recipients) {
-  for (const r of recipients) {
-    const res = await sendOk(client, { path: "/v1/inbox", headers: auth(r.token) });
-    const ids = JSON.parse(res.text).messages.map((m) => m.id);
-    if (ids.length > 0) {
-      await sendOk(client, {
-        method: "POST",
-        path: "/v1/inbox/mark",
-        body: JSON.stringify({ ids, state: "acked" }),
-        headers: auth(r.token),
-      });
-    }
-  }
-}
 
 /** A closed loop of messages: each worker sends its next as soon as the last one's event arrived. */
 async function messageCell(world, inFlight, durationMs) {
@@ -70,7 +54,8 @@ async function messageCell(world, inFlight, durationMs) {
   await Promise.all(Array.from({ length: inFlight }, worker));
   const elapsedMs = performance.now() - started;
   world.round++;
-  await drain(world.client, recipients);
+  // Every message of every recipient acked, so the next cell starts from empty inboxes (untimed).
+  for (const r of recipients) await drainInbox(world.client, r.token);
   return { perSec: (latencies.length / elapsedMs) * 1000, ...latencySummary(latencies.values()) };
 }
 

@@ -12,7 +12,7 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { PATHS, startDaemon } from "./lib/daemon.mjs";
 import { openStream, waiter } from "./lib/events.mjs";
-import { createClient, newToken, send, sendOk } from "./lib/http.mjs";
+import { createClient, drainInbox, newToken, send, sendOk } from "./lib/http.mjs";
 import { field, interleave } from "./lib/interleave.mjs";
 import { cleanEnv, makeTempDir, removeDir, sleep, spawnSleepers, timedRunWithInput } from "./lib/proc.mjs";
 import { fmtInt, fmtMs, fmtRange, fmtRatio, latencySummary, Samples, summarize } from "./lib/stats.mjs";
@@ -33,21 +33,6 @@ const SETTLE_MS = 300;
 /** After a refill and before the timed hook: the daemon's writes behind those 20 messages are done. */
 const REFILL_SETTLE_MS = 100;
 const auth = (token) => ({ authorization: `ClaudeMesh-Session ${token}` });
-
-/** Every unsurfaced message of a session acked (untimed), so no inbox nears its 1,000. */
-async function drain(client, token) {
-  const res = await sendOk(client, { path: "/v1/inbox", headers: auth(token) });
-  const ids = JSON.parse(res.text).messages.map((m) => m.id);
-  if (ids.length > 0) {
-    await sendOk(client, {
-      method: "POST",
-      path: "/v1/inbox/mark",
-      body: JSON.stringify({ ids, state: "acked" }),
-      headers: auth(token),
-    });
-  }
-  return ids.length;
-}
 
 /** `count` sequential JSON-RPC round trips; latency from the write to the response's arrival. */
 async function rpcCell(rpc, method, params, count, check) {
@@ -240,7 +225,7 @@ export async function run({ quick, log }) {
           name: "channel",
           run: async () => {
             const cell = await messageCell(world, agent.id, channelWait, messagesPerRound);
-            await drain(world.client, agent.token);
+            await drainInbox(world.client, agent.token);
             return cell;
           },
         },
@@ -248,7 +233,7 @@ export async function run({ quick, log }) {
           name: "event",
           run: async () => {
             const cell = await messageCell(world, listener.id, stream.wait, messagesPerRound);
-            await drain(world.client, listener.token);
+            await drainInbox(world.client, listener.token);
             return cell;
           },
         },
@@ -327,7 +312,7 @@ export async function run({ quick, log }) {
             }
             hookChecks.contextChars = context.length;
             // It marked what it showed surfaced: the next 0-pending run must find nothing.
-            hookChecks.leftUnsurfaced += await drain(world.client, hooked.token);
+            hookChecks.leftUnsurfaced += await drainInbox(world.client, hooked.token);
             return res;
           },
         },

@@ -182,3 +182,19 @@ export function metricValue(text, name) {
   const match = new RegExp(`^${name}(?:\\{[^}]*\\})? ([0-9.eE+-]+|NaN)$`, "m").exec(text);
   return match ? Number(match[1]) : Number.NaN;
 }
+
+/** Acks every unsurfaced message of a session (untimed), so no inbox nears its 1,000; how many. */
+export async function drainInbox(dispatcher, token) {
+  const headers = { authorization: `ClaudeMesh-Session ${token}` };
+  const res = await sendOk(dispatcher, { path: "/v1/inbox", headers });
+  const ids = JSON.parse(res.text).messages.map((m) => m.id);
+  if (ids.length > 0) {
+    await sendOk(dispatcher, {
+      method: "POST",
+      path: "/v1/inbox/mark",
+      body: JSON.stringify({ ids, state: "acked" }),
+      headers,
+    });
+  }
+  return ids.length;
+}
