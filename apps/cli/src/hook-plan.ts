@@ -4,13 +4,13 @@
 // an answer (hook-output.ts) is loaded only when there is something to say.
 import type { WireMessage } from "@claudemesh/client";
 import type { Session } from "@claudemesh/registry";
-import { HOOK_EVENTS } from "./launch-wiring.js";
+import { HOOK_EVENTS, MCP_SERVER_NAME } from "./launch-wiring.js";
 
 export type HookEvent = (typeof HOOK_EVENTS)[number];
 export type Priority = WireMessage["priority"];
 
 /** Its result already carried the messages: surfacing them again next to it would say them twice. */
-export const INBOX_TOOL = "mcp__claudemesh__mesh_inbox";
+export const INBOX_TOOL = `mcp__${MCP_SERVER_NAME}__mesh_inbox`;
 
 export function isHookEvent(name: string): name is HookEvent {
   return (HOOK_EVENTS as readonly string[]).includes(name);

@@ -1,5 +1,6 @@
 // What the user asked for, independent of how the command line was parsed. Both parsers (the
 // fast path and commander) produce one of these; `dispatch` runs it.
+import type { McpScope } from "./claude-code.js";
 import type { Shell } from "./commands/completion.js";
 import type { InboxOptions } from "./commands/inbox.js";
 import type { LaunchOptions } from "./commands/launch.js";
@@ -8,7 +9,7 @@ import type { SendOptions } from "./commands/send.js";
 
 /** `claudemesh install|uninstall`: where Claude Code keeps the server (its `claude mcp add --scope`). */
 export interface InstallOptions {
-  readonly scope: "user" | "project" | "local";
+  readonly scope: McpScope;
   /** Show the `claude mcp …` command instead of running it. */
   readonly print?: boolean;
 }
