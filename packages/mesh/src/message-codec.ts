@@ -92,6 +92,8 @@ export function encodeMessageChange(change: StoreChange): string {
         ...(recipient.reason !== undefined && { reason: recipient.reason }),
       });
     }
+    case "recipient":
+      return JSON.stringify({ op: "recipient", id: change.id, recipient: change.recipient });
     case "dropped":
       return JSON.stringify({ op: "drop", id: change.id });
     case "known":
@@ -216,6 +218,14 @@ export function replayMessageJournal(base: readonly MessageItem[], journals: rea
           if (next.state !== current.state && canAdvance(current.state, next.state)) {
             entry.recipients.set(next.session_id, next);
           }
+          return undefined;
+        }
+        case "recipient": {
+          const entry = typeof line.id === "string" ? messages.get(line.id) : undefined;
+          if (entry === undefined) return "recipient of an unknown message";
+          const added = parseRecipient(line.recipient);
+          // Already there (a replay over a checkpoint that holds it, with a later state): keep that.
+          if (!entry.recipients.has(added.session_id)) entry.recipients.set(added.session_id, added);
           return undefined;
         }
         case "drop":

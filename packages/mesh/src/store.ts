@@ -50,6 +50,8 @@ export type StoreChange =
       readonly recipient: RecipientState;
       readonly previous: DeliveryState;
     }
+  /** A message stored already gained a recipient: one arriving from another machine for a second local session. */
+  | { readonly kind: "recipient"; readonly id: string; readonly recipient: RecipientState }
   | { readonly kind: "dropped"; readonly id: string }
   | { readonly kind: "known"; readonly known: KnownSession };
 
@@ -215,6 +217,31 @@ export class MessageStore {
     this.#emit({ kind: "accepted", message });
     this.#enforceCap();
     return message;
+  }
+
+  /**
+   * Adds a recipient, `accepted`, to a message stored already. A message from another machine
+   * arrives once per recipient session (each sealed to its own key): the second local recipient
+   * of a broadcast joins the message the first one brought. False when the message is unknown
+   * or has that recipient already.
+   */
+  addRecipient(id: string, recipient: { session_id: string; display_name: string }, now: number): boolean {
+    const entry = this.#messages.get(id);
+    if (entry === undefined || entry.recipients.has(recipient.session_id)) return false;
+    const added: Recipient = {
+      session_id: recipient.session_id,
+      display_name: recipient.display_name,
+      state: "accepted",
+      updated_at: now,
+    };
+    entry.recipients.set(added.session_id, added);
+    const inbox = this.#inboxes.get(added.session_id) ?? new Map<string, Entry>();
+    if (inbox.size === 0) this.#inboxes.set(added.session_id, inbox);
+    inbox.set(id, entry);
+    this.#count(added.session_id, "accepted", 1);
+    this.#checkSettled(entry); // settled no more while this recipient waits
+    this.#emit({ kind: "recipient", id, recipient: frozenRecipient(added) });
+    return true;
   }
 
   #insert(entry: Entry): Entry {

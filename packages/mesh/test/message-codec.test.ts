@@ -100,10 +100,13 @@ describe("message journal", () => {
   // Whatever happened, the checkpoint taken at any point plus the journal lines written after it
   // give back the store as it is; and replaying lines a checkpoint already holds changes nothing.
   it("checkpoint + later lines = the store, for any history cut anywhere", () => {
-    type Op = ["send", number[]] | ["deliver" | "surface" | "ack", number, number] | ["expire" | "compact", number];
+    type Op =
+      | ["send", number[]]
+      | ["deliver" | "surface" | "ack" | "add", number, number]
+      | ["expire" | "compact", number];
     const op: fc.Arbitrary<Op> = fc.oneof(
       fc.tuple(fc.constant("send" as const), fc.uniqueArray(fc.nat(3), { minLength: 1, maxLength: 3 })),
-      fc.tuple(fc.constantFrom("deliver" as const, "surface" as const, "ack" as const), fc.nat(7), fc.nat(3)),
+      fc.tuple(fc.constantFrom("deliver" as const, "surface" as const, "ack" as const, "add" as const), fc.nat(7), fc.nat(3)),
       fc.tuple(fc.constantFrom("expire" as const, "compact" as const), fc.nat(200)),
     );
     fc.assert(
@@ -128,6 +131,7 @@ describe("message journal", () => {
             );
             store.remember({ session_id: `r${o[1][0]}`, mesh: "default", display_name: "r", seen_at: now });
           } else if (o[0] === "deliver" && id) store.deliver(id, `r${o[2]}`, "accept", now);
+          else if (o[0] === "add" && id) store.addRecipient(id, { session_id: `r${o[2]}`, display_name: "r" }, now);
           else if (o[0] === "surface" && id) store.mark(`r${o[2]}`, [id], "surfaced", now);
           else if (o[0] === "ack" && id) store.mark(`r${o[2]}`, [id], "acked", now);
           else if (o[0] === "expire" || o[0] === "compact") {

@@ -57,6 +57,28 @@ describe("MessageStore", () => {
     expect(() => store.accept(m, to("c"), null, T0)).toThrow(/already stored/);
   });
 
+  it("adds a recipient to a stored message (a second local session of a remote broadcast)", () => {
+    const store = new MessageStore();
+    const changes = recorded(store);
+    const m = envelope();
+    store.accept(m, to("a"), null, T0);
+    store.deliver(m.id, "a", "accept", T0);
+    store.mark("a", [m.id], "surfaced", T0);
+    expect(store.addRecipient(m.id, { session_id: "b", display_name: "b" }, T0 + 1)).toBe(true);
+    expect(store.addRecipient(m.id, { session_id: "b", display_name: "b" }, T0 + 2)).toBe(false);
+    expect(store.addRecipient("00000000-0000-7000-8000-000000000000", { session_id: "b", display_name: "b" }, T0)).toBe(
+      false,
+    );
+    expect(store.get(m.id)?.recipients.map((r) => [r.session_id, r.state])).toEqual([
+      ["a", "surfaced"],
+      ["b", "accepted"],
+    ]);
+    expect(store.unsurfaced("b")).toBe(1);
+    expect(store.deliver(m.id, "b", "accept", T0 + 3)).toBe("delivered");
+    expect(store.inbox("b").map((i) => i.envelope.id)).toEqual([m.id]);
+    expect(changes.map((c) => c.kind)).toEqual(["accepted", "state", "state", "recipient", "state"]);
+  });
+
   it("keeps accepted messages out of the inbox until delivered, and lists it oldest first", () => {
     const store = new MessageStore();
     const [m1, m2, m3] = [envelope(), envelope(), envelope()];
