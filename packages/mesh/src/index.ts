@@ -12,6 +12,7 @@ export * from "./nats-layout.js";
 export * from "./presence.js";
 export * from "./rate-limit.js";
 export * from "./remote-presence.js";
+export * from "./remote-wire.js";
 export * from "./seal.js";
 export * from "./service.js";
 export * from "./store.js";

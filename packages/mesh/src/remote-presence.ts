@@ -32,6 +32,8 @@ export interface RemotePresence {
   readonly session_pubkey: string;
   /** X25519, 32 bytes as unpadded base64url. */
   readonly sealing_pubkey: string;
+  /** The contract's binding of the X25519 key to the session key: ed25519 over `x25519BindingText`. */
+  readonly x25519_signature: string;
   readonly parent_attestation: {
     readonly session_pubkey: string;
     readonly parent_member_pubkey: string;
@@ -42,7 +44,12 @@ export interface RemotePresence {
   readonly signature: string;
 }
 
-export type Unsigned = Omit<RemotePresence, "signature">;
+export type Unsigned = Omit<RemotePresence, "signature" | "x25519_signature">;
+
+/** What the session key signs to own its X25519 key, as the contract writes it. */
+export function x25519BindingText(sealingPubkey: string): string {
+  return `claudemesh-session-x25519|v1|${Buffer.from(sealingPubkey, "base64url").toString("hex")}`;
+}
 
 /** Why a remote presence was not believed: each is counted. */
 export type PresenceRefusal =
@@ -60,7 +67,7 @@ export const MAX_CLOCK_SKEW_MS = 60_000;
 const HOSTNAME = /^[\x21-\x7e]{1,253}$/;
 
 /** What the session key signs: every field, in a fixed order, as JSON (no separator to confuse). */
-export function presenceText(p: Unsigned): string {
+export function presenceText(p: Unsigned & { readonly x25519_signature?: string }): string {
   const a = p.parent_attestation;
   return `claudemesh-presence|v1|${JSON.stringify([
     p.mesh,
@@ -77,6 +84,7 @@ export function presenceText(p: Unsigned): string {
     p.published_at,
     p.session_pubkey,
     p.sealing_pubkey,
+    p.x25519_signature ?? null,
     a.session_pubkey,
     a.parent_member_pubkey,
     a.expires_at,
@@ -86,7 +94,8 @@ export function presenceText(p: Unsigned): string {
 
 export function signRemotePresence(unsigned: Unsigned, sessionKey: SigningKey): RemotePresence {
   if (sessionKey.publicKey !== unsigned.session_pubkey) throw new RangeError("not the key of this session");
-  return { ...unsigned, signature: signText(sessionKey, presenceText(unsigned)) };
+  const bound = { ...unsigned, x25519_signature: signText(sessionKey, x25519BindingText(unsigned.sealing_pubkey)) };
+  return { ...bound, signature: signText(sessionKey, presenceText(bound)) };
 }
 
 export type Believed =
@@ -147,6 +156,7 @@ export function believeRemotePresence(
     !isKeyHex(raw.session_pubkey) ||
     !isSealingKey(raw.sealing_pubkey) ||
     typeof raw.signature !== "string" ||
+    typeof raw.x25519_signature !== "string" ||
     !isRecord(att) ||
     !isKeyHex(att.session_pubkey) ||
     !isKeyHex(att.parent_member_pubkey) ||
@@ -179,6 +189,9 @@ export function believeRemotePresence(
   const { signature, ...unsigned } = p;
   if (!verifyText(p.session_pubkey, presenceText(unsigned), signature)) {
     return refuse("bad_signature", "the session key's signature does not verify");
+  }
+  if (!verifyText(p.session_pubkey, x25519BindingText(p.sealing_pubkey), p.x25519_signature)) {
+    return refuse("bad_signature", "the session key's x25519_signature does not verify");
   }
   return { ok: true, presence: p };
 }

@@ -106,7 +106,11 @@ describe("message journal", () => {
       | ["expire" | "compact", number];
     const op: fc.Arbitrary<Op> = fc.oneof(
       fc.tuple(fc.constant("send" as const), fc.uniqueArray(fc.nat(3), { minLength: 1, maxLength: 3 })),
-      fc.tuple(fc.constantFrom("deliver" as const, "surface" as const, "ack" as const, "add" as const), fc.nat(7), fc.nat(3)),
+      fc.tuple(
+        fc.constantFrom("deliver" as const, "surface" as const, "ack" as const, "add" as const),
+        fc.nat(7),
+        fc.nat(3),
+      ),
       fc.tuple(fc.constantFrom("expire" as const, "compact" as const), fc.nat(200)),
     );
     fc.assert(

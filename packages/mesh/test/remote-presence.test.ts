@@ -1,14 +1,16 @@
 import { randomBytes } from "node:crypto";
 import { describe, expect, it } from "vitest";
-import { generateSigningKey, signingKeyFromSeed } from "../src/keys.js";
+import { generateSigningKey, signingKeyFromSeed, signText, verifyText } from "../src/keys.js";
 import { daemonIdOf } from "../src/nats-layout.js";
 import { ATTESTATION, mintPresence } from "../src/presence.js";
 import {
   believeRemotePresence,
   MAX_CLOCK_SKEW_MS,
+  presenceText,
   type RemotePresence,
   signRemotePresence,
   type Unsigned,
+  x25519BindingText,
 } from "../src/remote-presence.js";
 import { generateSealingKeyPair } from "../src/seal.js";
 import { T0 } from "./fixtures.js";
@@ -65,6 +67,7 @@ describe("remote presence", () => {
       { host: "evil" },
       { inbound: "refuse" as const },
       { published_at: T0 + 1 },
+      { x25519_signature: "0".repeat(128) },
     ]) {
       const forged = { ...p, ...change };
       expect(believeRemotePresence(forged, at(p), T0, trustAlice), JSON.stringify(change)).toMatchObject({
@@ -72,6 +75,27 @@ describe("remote presence", () => {
         reason: "bad_signature",
       });
     }
+  });
+
+  it("binds its X25519 key to the session key as the contract writes it", () => {
+    const p = published();
+    const hex = Buffer.from(p.sealing_pubkey, "base64url").toString("hex");
+    expect(verifyText(p.session_pubkey, `claudemesh-session-x25519|v1|${hex}`, p.x25519_signature)).toBe(true);
+    // The whole document signed by the session key, but the binding made by another key: refused.
+    const presence = mintPresence(alice, { mesh: "team.a", sessionId: "s-1" }, T0);
+    const sessionKey = signingKeyFromSeed(presence.session_secret_key.reveal());
+    const honest = signRemotePresence(
+      { ...p, session_pubkey: presence.session_pubkey, parent_attestation: presence.parent_attestation },
+      sessionKey,
+    );
+    expect(believeRemotePresence(honest, at(honest), T0, trustAlice).ok).toBe(true);
+    const { signature: _s, ...rest } = honest;
+    const rebound = { ...rest, x25519_signature: signText(generateSigningKey(), x25519BindingText(p.sealing_pubkey)) };
+    const forged = { ...rebound, signature: signText(sessionKey, presenceText(rebound)) };
+    expect(believeRemotePresence(forged, at(forged), T0, trustAlice)).toMatchObject({
+      reason: "bad_signature",
+      detail: expect.stringContaining("x25519_signature"),
+    });
   });
 
   it("a presence replayed under another session id, mesh or daemon key is refused", () => {
