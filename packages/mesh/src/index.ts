@@ -11,6 +11,7 @@ export * from "./message-codec.js";
 export * from "./nats-layout.js";
 export * from "./presence.js";
 export * from "./rate-limit.js";
+export * from "./remote-directory.js";
 export * from "./remote-presence.js";
 export * from "./remote-wire.js";
 export * from "./seal.js";

@@ -9,6 +9,7 @@
 // delivers it to each live recipient (or leaves it waiting for a known session id).
 import { FieldError, type InboundPolicy, type SessionPresence, type SessionRecord } from "@claudemesh/registry";
 import { type Address, type KnownRecipient, type PeerCandidate, parseAddress, resolveAddress } from "./address.js";
+import type { DeliveryState } from "./delivery.js";
 import {
   type Envelope,
   MESSAGE_LIMITS,
@@ -254,6 +255,35 @@ export class MessageService {
       else if (r.live.origin === "local") store.deliver(envelope.id, r.session_id, r.live.inbound, now);
     }
     return store.get(envelope.id) as StoredMessage;
+  }
+
+  /**
+   * A message from another machine for one local recipient (each arrives in its own sealed frame,
+   * whose chain of keys the caller checked): stored once, the recipient added when an earlier
+   * frame brought the message already, then delivered (or left waiting for a session not live).
+   * A copy seen before changes nothing: the wire is at least once, the inbox exactly once.
+   * Returns the recipient's state, for the receipt back.
+   */
+  receive(envelope: Envelope, recipient: { session_id: string; display_name: string }): DeliveryState {
+    const { store, peers } = this.#o;
+    const live = peers.get(recipient.session_id);
+    const local = live?.origin === "local" && live.mesh === envelope.mesh ? live : undefined;
+    const held = store.get(envelope.id);
+    if (held === undefined) {
+      this.intake(envelope, envelope.from.signing_key, [{ ...recipient, ...(local && { live: local }) }], null);
+    } else {
+      if (held.envelope.signature !== envelope.signature) {
+        this.#o.onRejected?.("duplicate_id", { message_id: envelope.id, sender: envelope.from.session_id });
+        throw invalid(new FieldError("id", "is already the id of another message"));
+      }
+      const now = this.#o.now();
+      if (store.addRecipient(envelope.id, recipient, now)) {
+        if (local === undefined) store.park(envelope.id, recipient.session_id, now);
+        else store.deliver(envelope.id, recipient.session_id, local.inbound, now);
+      }
+    }
+    const state = store.get(envelope.id)?.recipients.find((r) => r.session_id === recipient.session_id)?.state;
+    return state ?? "accepted";
   }
 
   /** Delivers what waits for a session id that has just become live. Returns how many were delivered. */

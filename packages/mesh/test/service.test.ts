@@ -1,10 +1,11 @@
 import type { KeyObject } from "node:crypto";
 import type { SessionRecord } from "@claudemesh/registry";
 import { describe, expect, it } from "vitest";
-import { messageSigningText } from "../src/envelope.js";
+import { messageSigningText, signEnvelope } from "../src/envelope.js";
 import { generateSigningKey, signerOf, signText } from "../src/keys.js";
 import { MeshError, type Sender } from "../src/service.js";
-import { world } from "./fixtures.js";
+import { uuidV7Generator } from "../src/uuid.js";
+import { T0, world } from "./fixtures.js";
 
 const as = (session: SessionRecord): Sender => ({ kind: "session", session });
 const member: Sender = { kind: "member", mesh: "default" };
@@ -265,5 +266,58 @@ describe("MessageService.maintain", () => {
     w.clock.advance(7 * 24 * 3_600_000);
     expect(w.service.maintain()).toEqual({ expired: 1, dropped: 1 });
     expect(w.service.status("a", old.message.id).recipients[0]?.state).toBe("expired");
+  });
+});
+
+describe("MessageService.receive (a message from another machine)", () => {
+  function remoteEnvelope(text = "from afar") {
+    const key = generateSigningKey();
+    return signEnvelope(
+      {
+        id: uuidV7Generator({ now: () => T0 })(),
+        mesh: "default",
+        from: {
+          session_id: "far",
+          display_name: "far",
+          member_fingerprint: "SHA256:x",
+          host: "b",
+          signing_key: key.publicKey,
+        },
+        to: "*",
+        text,
+        priority: "next",
+        reply_to: null,
+        sent_at: T0,
+      },
+      key,
+    );
+  }
+
+  it("stores a broadcast once, adds each local recipient as its frame comes, and ignores copies", () => {
+    const w = world();
+    w.add({ id: "b" }, { id: "c", inbound: "refuse" });
+    const m = remoteEnvelope();
+    expect(w.service.receive(m, { session_id: "b", display_name: "b" })).toBe("delivered");
+    expect(w.service.receive(m, { session_id: "b", display_name: "b" })).toBe("delivered"); // a redelivery
+    expect(w.service.receive(m, { session_id: "c", display_name: "c" })).toBe("refused");
+    expect(w.store.size).toBe(1);
+    expect(w.store.inbox("b").map((i) => i.envelope.text)).toEqual(["from afar"]);
+    expect(w.store.get(m.id)?.recipients.map((r) => [r.session_id, r.state])).toEqual([
+      ["b", "delivered"],
+      ["c", "refused"],
+    ]);
+  });
+
+  it("leaves it waiting for a session that is not live, and refuses another message under the same id", () => {
+    const w = world();
+    const m = remoteEnvelope();
+    expect(w.service.receive(m, { session_id: "gone", display_name: "gone" })).toBe("accepted");
+    const other = { ...remoteEnvelope("another"), id: m.id };
+    expect(() => w.service.receive(other, { session_id: "x", display_name: "x" })).toThrow(/another message/);
+    expect(w.rejected.map((r) => r.reason)).toEqual(["duplicate_id"]);
+    // A forged signature never reaches the store.
+    const forged = { ...remoteEnvelope(), text: "changed" };
+    expect(() => w.service.receive(forged, { session_id: "x", display_name: "x" })).toThrow(/does not verify/);
+    expect(w.store.size).toBe(1);
   });
 });

@@ -1,0 +1,122 @@
+// The remote sessions of one mesh a daemon believes live: each from a verified presence
+// (remote-presence.ts), kept until its daemon deletes it, its daemon is found dead, or it is not
+// refreshed by its deadline (the caller then confirms with the bucket before dropping it: a
+// bucket TTL removes keys without telling watchers). Sessions that went are remembered for a
+// while (bounded), so that a receipt for a message to one of them can still be checked.
+// Pure: the clock is passed in; the caller does the NATS side.
+import type { RemotePresence } from "./remote-presence.js";
+import type { MeshPeer } from "./service.js";
+
+/** A remote session as addressing and delivery see it, with what sealing and receipts need. */
+export interface RemotePeer {
+  readonly presence: RemotePresence;
+  readonly peer: MeshPeer;
+  /** When it must be refreshed by (or confirmed in the bucket). */
+  readonly deadline: number;
+}
+
+export type Applied = "added" | "updated" | "stale";
+
+export interface RemoteDirectoryOptions {
+  /** How long a presence stands without a newer copy: 3 × the refresh by default. */
+  readonly staleAfterMs?: number;
+  /** How many departed sessions are remembered. */
+  readonly rememberMax?: number;
+}
+
+export const REMOTE_DIRECTORY_DEFAULTS = { staleAfterMs: 15_000, rememberMax: 10_000 } as const;
+
+function peerOf(p: RemotePresence): MeshPeer {
+  return {
+    session_id: p.session_id,
+    display_name: p.display_name,
+    registered_at: p.registered_at,
+    mesh: p.mesh,
+    inbound: p.inbound,
+    origin: "remote",
+    ...(p.role !== null && { role: p.role }),
+    ...(p.groups.length > 0 && { groups: p.groups }),
+  };
+}
+
+export class RemoteDirectory {
+  readonly #staleAfterMs: number;
+  readonly #rememberMax: number;
+  readonly #live = new Map<string, RemotePeer>();
+  /** Session id → the last presence of a session that went (oldest first). */
+  readonly #gone = new Map<string, RemotePresence>();
+
+  constructor(options: RemoteDirectoryOptions = {}) {
+    this.#staleAfterMs = options.staleAfterMs ?? REMOTE_DIRECTORY_DEFAULTS.staleAfterMs;
+    this.#rememberMax = options.rememberMax ?? REMOTE_DIRECTORY_DEFAULTS.rememberMax;
+  }
+
+  get size(): number {
+    return this.#live.size;
+  }
+
+  /** Takes a verified presence; an older copy than the one held is `stale` and changes nothing. */
+  apply(presence: RemotePresence, now: number): Applied {
+    const held = this.#live.get(presence.session_id);
+    if (held !== undefined && held.presence.published_at > presence.published_at) return "stale";
+    // A session id moving to another daemon is a re-launch there: the newer copy wins.
+    this.#live.set(presence.session_id, { presence, peer: peerOf(presence), deadline: now + this.#staleAfterMs });
+    this.#gone.delete(presence.session_id);
+    return held === undefined ? "added" : "updated";
+  }
+
+  /** Drops a session (its key was deleted, or it was confirmed gone); the presence it had. */
+  remove(sessionId: string, daemon?: string): RemotePresence | undefined {
+    const held = this.#live.get(sessionId);
+    if (held === undefined || (daemon !== undefined && held.presence.daemon !== daemon)) return undefined;
+    this.#live.delete(sessionId);
+    this.#gone.set(sessionId, held.presence);
+    while (this.#gone.size > this.#rememberMax) this.#gone.delete(this.#gone.keys().next().value as string);
+    return held.presence;
+  }
+
+  /** Drops every session of a daemon found dead; the presences they had. */
+  removeDaemon(daemon: string): RemotePresence[] {
+    const removed: RemotePresence[] = [];
+    for (const [id, held] of [...this.#live]) {
+      if (held.presence.daemon === daemon) removed.push(this.remove(id) as RemotePresence);
+    }
+    return removed;
+  }
+
+  /** Every session, of every daemon, refreshed by nobody by `now`: the caller confirms each. */
+  overdue(now: number): RemotePresence[] {
+    return [...this.#live.values()].filter((h) => h.deadline <= now).map((h) => h.presence);
+  }
+
+  /** Pushes a deadline on (the bucket still holds the key: its daemon is alive but slow). */
+  extend(sessionId: string, now: number): void {
+    const held = this.#live.get(sessionId);
+    if (held !== undefined) this.#live.set(sessionId, { ...held, deadline: now + this.#staleAfterMs });
+  }
+
+  get(sessionId: string): RemotePeer | undefined {
+    return this.#live.get(sessionId);
+  }
+
+  /** The presence a session had, live or remembered after it went. */
+  lastPresence(sessionId: string): RemotePresence | undefined {
+    return this.#live.get(sessionId)?.presence ?? this.#gone.get(sessionId);
+  }
+
+  /** Live sessions, oldest registration first. */
+  list(): RemotePeer[] {
+    return [...this.#live.values()].sort((a, b) => a.peer.registered_at - b.peer.registered_at);
+  }
+
+  /** The daemons holding live sessions. */
+  daemons(): Set<string> {
+    return new Set([...this.#live.values()].map((h) => h.presence.daemon));
+  }
+
+  /** Forgets everything live (the mesh was unbound); the presences it had. */
+  clear(): RemotePresence[] {
+    const all = [...this.#live.keys()].map((id) => this.remove(id) as RemotePresence);
+    return all;
+  }
+}
