@@ -15,6 +15,8 @@ export const START_CLAIM_FILE = "daemon.starting";
 export const MEMBER_KEY_FILE = "member.key";
 /** The persisted messages: their text once each, their delivery states, the known session ids. */
 export const MESSAGES_FILE = "messages.jsonl";
+/** The meshes bound to NATS servers (`claudemesh mesh add`): servers and credential file paths, never a secret. */
+export const MESHES_FILE = "meshes.json";
 
 /**
  * `$CLAUDEMESH_DAEMON_DIR` (made absolute) when set and non-empty, else `<home>/.claudemesh/daemon`.
@@ -36,6 +38,7 @@ export interface DaemonPaths {
   readonly startClaim: string;
   readonly memberKey: string;
   readonly messages: string;
+  readonly meshes: string;
 }
 
 export function daemonPaths(dir: string): DaemonPaths {
@@ -48,6 +51,7 @@ export function daemonPaths(dir: string): DaemonPaths {
     startClaim: join(dir, START_CLAIM_FILE),
     memberKey: join(dir, MEMBER_KEY_FILE),
     messages: join(dir, MESSAGES_FILE),
+    meshes: join(dir, MESHES_FILE),
   };
 }
 

@@ -58,6 +58,7 @@ describe("daemonPaths", () => {
       startClaim: "/d/daemon.starting",
       memberKey: "/d/member.key",
       messages: "/d/messages.jsonl",
+      meshes: "/d/meshes.json",
     });
     expect([SOCKET_FILE, LOCK_FILE, LOG_FILE, STATE_FILE, START_CLAIM_FILE]).toEqual([
       "daemon.sock",
