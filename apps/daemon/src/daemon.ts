@@ -26,6 +26,8 @@ import { loadMemberKey } from "./mesh/member-key-file.js";
 import { Messaging } from "./mesh/messaging.js";
 import { PresenceKeeper } from "./mesh/presence-keeper.js";
 import { DaemonMetrics } from "./metrics.js";
+import { MeshBindings } from "./nats/mesh-bindings.js";
+import { RemoteMeshes } from "./nats/remote-meshes.js";
 import { listenOnSocket, removeStaleSocket, socketIsOurs } from "./socket-file.js";
 import { StateStore } from "./state-store.js";
 import { DAEMON_VERSION } from "./version.js";
@@ -174,6 +176,11 @@ async function startHoldingLock(
     if (dropped.length > 0 || loaded.replayed.generations > 0 || loaded.kind === "corrupt") store.markDirty();
   }
 
+  // The meshes bound to NATS: served from start-up, after the local state is back.
+  const remoteMeshes = new RemoteMeshes({ logger });
+  const bindings = new MeshBindings({ path: paths.meshes, logger, runtime: remoteMeshes });
+  await bindings.load();
+
   registry.subscribe((event) => {
     // A new presence is for the mesh code (and later the transports), not for the stream.
     if (!(event.type === "session_updated" && event.reason === "presence"))
@@ -205,6 +212,7 @@ async function startHoldingLock(
       member,
       presence,
       messaging,
+      meshes: bindings,
       startedAt,
       host,
       memberName,
@@ -270,7 +278,7 @@ async function startHoldingLock(
       hub.closeAll();
       server.closeAllConnections();
       await Promise.race([
-        Promise.all([store.flush(), messaging?.flush()]),
+        Promise.all([store.flush(), messaging?.flush(), remoteMeshes.close()]),
         new Promise((r) => setTimeout(r, deadline).unref()),
       ]);
       // Writes what the journals have pending at once; tidying their files may not hold up the exit.

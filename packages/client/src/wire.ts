@@ -26,7 +26,13 @@ export const ROUTES = {
   inbox: "/v1/inbox",
   inboxMark: "/v1/inbox/mark",
   member: "/v1/member",
+  meshes: "/v1/meshes",
 } as const;
+
+/** GET and DELETE /v1/meshes/{name} */
+export function meshPath(name: string): string {
+  return `${ROUTES.meshes}/${encodeURIComponent(name)}`;
+}
 
 /** GET /v1/messages/{id} */
 export function messagePath(id: string): string {
@@ -214,4 +220,50 @@ export interface SessionEvent {
   /** `registered`, `updated`, or why the session went: `exited`, `pid_reused`, `deregistered`, `replaced`. Kept open for newer daemons. */
   readonly reason: string;
   readonly session: Session;
+}
+
+/** A bound mesh's link, as `mesh status` shows it. */
+export interface MeshStatusView {
+  /** `connecting`, `connected`, `reconnecting` or `closed`; kept open for newer daemons. */
+  readonly state: string;
+  /** The server connected to (`host:port`), or the last one while reconnecting; null before any. */
+  readonly server: string | null;
+  readonly rtt_ms: number | null;
+  /** Remote sessions believed and live. */
+  readonly remote_peers: number;
+  /** Messages to remote sessions not yet stored by the server. */
+  readonly outbox: number;
+}
+
+/** A mesh bound to NATS servers: GET /v1/meshes, GET /v1/meshes/{name}, the 201 of POST /v1/meshes. */
+export interface MeshView {
+  readonly name: string;
+  readonly servers: readonly string[];
+  /** The file authenticating to the servers, by path (a secret is never stored inline); null for none. */
+  readonly credentials: { readonly kind: "creds" | "token" | "nkey"; readonly file: string } | null;
+  readonly tls_ca: string | null;
+  readonly trust_members: readonly string[];
+  readonly added_at: number;
+  /** Null when the daemon holds the binding but does not serve it (it failed to start). */
+  readonly status: MeshStatusView | null;
+}
+
+export interface MeshesResponse {
+  readonly meshes: readonly MeshView[];
+}
+
+/** POST /v1/meshes: paths are absolute (the CLI resolves them); at most one of creds, token_file, nkey_seed_file. */
+export interface MeshAddRequest {
+  readonly name: string;
+  readonly servers: readonly string[];
+  readonly creds?: string;
+  readonly token_file?: string;
+  readonly nkey_seed_file?: string;
+  readonly tls_ca?: string;
+  readonly trust_members?: readonly string[];
+}
+
+/** DELETE /v1/meshes/{name} */
+export interface MeshRemoveResponse {
+  readonly removed: string;
 }

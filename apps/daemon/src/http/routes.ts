@@ -7,6 +7,7 @@ import type { EventHub } from "../events/event-hub.js";
 import type { Messaging } from "../mesh/messaging.js";
 import type { PresenceKeeper } from "../mesh/presence-keeper.js";
 import type { DaemonMetrics } from "../metrics.js";
+import type { MeshBindings } from "../nats/mesh-bindings.js";
 import { DAEMON_VERSION, IPC_API, IPC_FEATURES, SCHEMA_VERSION } from "../version.js";
 import { optionalSessionOf, tokenOf } from "./auth.js";
 import { messageRoutes } from "./message-routes.js";
@@ -21,6 +22,8 @@ export interface RouteDeps {
   member: MemberKey;
   presence: PresenceKeeper;
   messaging: Messaging;
+  /** The meshes bound to NATS servers (`claudemesh mesh …`). */
+  meshes: MeshBindings;
   startedAt: number;
   /** Resolves once the registry's changes so far are on disk (the journal); awaited before a change is acknowledged. */
   persisted: () => Promise<void>;

@@ -1701,6 +1701,7 @@ function stubDeps(): RouteDeps {
     member: failing("member") as RouteDeps["member"],
     presence: failing("presence") as RouteDeps["presence"],
     messaging: failing("messaging") as RouteDeps["messaging"],
+    meshes: failing("meshes") as RouteDeps["meshes"],
     startedAt: Date.now(),
     persisted: failing("persisted") as RouteDeps["persisted"],
   };

@@ -11,6 +11,7 @@ import type { LogFields, Logger, LogLevel } from "../../src/logger.js";
 import { Messaging } from "../../src/mesh/messaging.js";
 import { PresenceKeeper } from "../../src/mesh/presence-keeper.js";
 import type { DaemonMetrics } from "../../src/metrics.js";
+import { MeshBindings } from "../../src/nats/mesh-bindings.js";
 
 export { waitFor } from "@claudemesh/testkit";
 
@@ -52,7 +53,7 @@ export class RecordingLogger implements Logger {
   }
 }
 
-/** The mesh parts routes need (member key, presence keeper, messaging), real, with state under `dir`. */
+/** The mesh parts routes need (member key, presence keeper, messaging, bound meshes), real, with state under `dir`. */
 export function meshParts(parts: {
   registry: SessionRegistry;
   log: EventLog;
@@ -74,5 +75,12 @@ export function meshParts(parts: {
   });
   messaging.load();
   messaging.start(60_000);
-  return { member, presence, messaging };
+  // No NATS here: a binding is recorded, never served.
+  const meshes = new MeshBindings({
+    path: join(parts.dir, "meshes.json"),
+    logger,
+    runtime: { bind: async () => {}, unbind: async () => false, status: () => undefined },
+    check: async () => ({ ok: false, reason: "unreachable", message: "no NATS in unit tests" }),
+  });
+  return { member, presence, messaging, meshes };
 }
