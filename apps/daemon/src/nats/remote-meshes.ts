@@ -1,9 +1,11 @@
 // The daemon's meshes bound to NATS: one live RemoteMesh per binding (its link, presence,
 // delivery and outbox), started when a binding is added or loaded, stopped when it is removed
-// or the daemon stops. The nats client is loaded only once a first mesh is bound.
-import type { MeshBinding } from "@claudemesh/mesh";
+// or the daemon stops. The nats client is loaded only once a first mesh is bound. Also the
+// directory of every bound mesh's remote sessions, for addressing and `peers`.
+import type { MeshBinding, MeshPeer, PeerDirectory, RemotePeer } from "@claudemesh/mesh";
 import type { LinkLogger, LinkState, NatsLinkOptions } from "./link.js";
 import { NatsLink } from "./link.js";
+import { RemoteMesh, type RemoteMeshDeps } from "./remote-mesh.js";
 
 /** What `mesh status` shows of a bound mesh. */
 export interface RemoteMeshStatus {
@@ -21,16 +23,22 @@ export interface RemoteMeshesOptions {
   readonly logger: LinkLogger;
   /** Passed to each mesh's link (tests shorten the timings). */
   readonly link?: Partial<Omit<NatsLinkOptions, "binding" | "logger">>;
+  /**
+   * The messaging a bound mesh carries, read when a mesh is bound (messaging is made after this);
+   * without it a binding is a link only (its checks and status).
+   */
+  readonly runtime?: () => Omit<RemoteMeshDeps, "logger">;
 }
 
-interface RemoteMesh {
+interface Bound {
   readonly binding: MeshBinding;
   readonly link: NatsLink;
+  readonly mesh: RemoteMesh | undefined;
 }
 
-export class RemoteMeshes {
+export class RemoteMeshes implements PeerDirectory {
   readonly #o: RemoteMeshesOptions;
-  readonly #meshes = new Map<string, RemoteMesh>();
+  readonly #meshes = new Map<string, Bound>();
 
   constructor(options: RemoteMeshesOptions) {
     this.#o = options;
@@ -40,15 +48,19 @@ export class RemoteMeshes {
   async bind(binding: MeshBinding): Promise<void> {
     await this.unbind(binding.name);
     const link = new NatsLink({ ...this.#o.link, binding, logger: this.#o.logger });
-    this.#meshes.set(binding.name, { binding, link });
+    const runtime = this.#o.runtime?.();
+    const mesh =
+      runtime === undefined ? undefined : new RemoteMesh(binding, link, { ...runtime, logger: this.#o.logger });
+    this.#meshes.set(binding.name, { binding, link, mesh });
   }
 
   /** Stops serving a mesh; false when it was not bound. */
   async unbind(name: string): Promise<boolean> {
-    const mesh = this.#meshes.get(name);
-    if (mesh === undefined) return false;
+    const bound = this.#meshes.get(name);
+    if (bound === undefined) return false;
     this.#meshes.delete(name);
-    await mesh.link.close();
+    if (bound.mesh !== undefined) await bound.mesh.close();
+    else await bound.link.close();
     return true;
   }
 
@@ -57,16 +69,53 @@ export class RemoteMeshes {
   }
 
   status(name: string): RemoteMeshStatus | undefined {
-    const mesh = this.#meshes.get(name);
-    if (mesh === undefined) return undefined;
-    const { link } = mesh;
+    const bound = this.#meshes.get(name);
+    if (bound === undefined) return undefined;
+    const { link, mesh } = bound;
     return {
       state: link.state,
       server: link.server ?? null,
       rtt_ms: link.lastRttMs ?? null,
-      remote_peers: 0,
-      outbox: 0,
+      remote_peers: mesh?.directory.size ?? 0,
+      outbox: mesh?.outboxDepth ?? 0,
     };
+  }
+
+  /** The remote sessions of a mesh (none when it is not bound), oldest first. */
+  remotePeers(mesh: string): RemotePeer[] {
+    return this.#meshes.get(mesh)?.mesh?.directory.list() ?? [];
+  }
+
+  /** Every bound mesh's remote sessions. */
+  allRemotePeers(): RemotePeer[] {
+    return [...this.#meshes.values()].flatMap((b) => b.mesh?.directory.list() ?? []);
+  }
+
+  live(mesh: string): readonly MeshPeer[] {
+    return this.remotePeers(mesh).map((p) => p.peer);
+  }
+
+  get(sessionId: string): MeshPeer | undefined {
+    for (const bound of this.#meshes.values()) {
+      const peer = bound.mesh?.directory.get(sessionId);
+      if (peer !== undefined) return peer.peer;
+    }
+    return undefined;
+  }
+
+  /** Totals over every bound mesh, for the metrics. */
+  totals(): { remotePeers: number; outbox: number; published: number; received: number; presences: number } {
+    const t = { remotePeers: 0, outbox: 0, published: 0, received: 0, presences: 0 };
+    for (const { mesh } of this.#meshes.values()) {
+      if (mesh === undefined) continue;
+      t.remotePeers += mesh.directory.size;
+      t.outbox += mesh.outboxDepth;
+      const c = mesh.counters;
+      t.published += c.published;
+      t.received += c.received;
+      t.presences += c.presences;
+    }
+    return t;
   }
 
   /** Stops every mesh (daemon shutdown). */

@@ -1,0 +1,222 @@
+// What the message stream holds for this daemon in one mesh, read through its durable consumer
+// (nats-layout.ts): sealed messages for its sessions and receipts for messages it sent. A frame
+// is acknowledged to JetStream only once what it brought is journaled (and, for a message, its
+// receipt queued): a daemon killed in between gets it again, and the store dedupes by message
+// id. Frames that can never be taken (forged, tampered, sealed to a key long gone) are
+// acknowledged too, and counted: redelivering them would change nothing.
+import {
+  consumerName,
+  type FrameRefusal,
+  inboundFilter,
+  MESSAGE_STREAM,
+  MESSAGE_STREAM_SUBJECTS,
+  type MessageService,
+  type MessageStore,
+  openMessageFrame,
+  type PresenceTrust,
+  parseStreamSubject,
+  type RemoteDirectory,
+  readReceipt,
+} from "@claudemesh/mesh";
+import type { SessionRegistry } from "@claudemesh/registry";
+import type { ConsumerMessages, JetStreamClient, JetStreamManager, JsMsg } from "@nats-io/jetstream";
+import type { LinkLogger } from "./link.js";
+import { type JetStreamModule, loadJetStream, loadNats } from "./load.js";
+import type { ReceiptSender } from "./receipts.js";
+import type { SealingKeys } from "./sealing-keys.js";
+
+export const STREAM_LIMITS = {
+  maxAgeMs: 7 * 24 * 60 * 60 * 1000,
+  duplicateWindowMs: 2 * 60 * 1000,
+  ackWaitMs: 30_000,
+  maxAckPending: 1_000,
+} as const;
+
+export type InboundRefusal = FrameRefusal | "unknown_recipient" | "bad_receipt" | "foreign_receipt";
+
+export interface InboundOptions {
+  readonly mesh: string;
+  readonly self: string;
+  readonly store: MessageStore;
+  readonly service: MessageService;
+  readonly registry: SessionRegistry;
+  readonly sealing: SealingKeys;
+  readonly directory: RemoteDirectory;
+  readonly trust: PresenceTrust;
+  readonly receipts: ReceiptSender;
+  readonly persisted: () => Promise<void>;
+  readonly logger: LinkLogger;
+  readonly onRefused: (reason: InboundRefusal) => void;
+  readonly onReceived: () => void;
+  readonly now?: () => number;
+}
+
+const messageOf = (error: unknown): string => (error instanceof Error ? error.message : String(error));
+
+/** Makes the stream when it is missing (an operator may have made it, with other limits: kept). */
+export async function ensureStream(jsm: JetStreamManager, js: JetStreamModule): Promise<void> {
+  try {
+    await jsm.streams.info(MESSAGE_STREAM);
+    return;
+  } catch (error) {
+    if (!/not found/i.test(messageOf(error))) throw error;
+  }
+  const { nanos } = await loadNats();
+  try {
+    await jsm.streams.add({
+      name: MESSAGE_STREAM,
+      subjects: [MESSAGE_STREAM_SUBJECTS],
+      retention: js.RetentionPolicy.Limits,
+      storage: js.StorageType.File,
+      max_age: nanos(STREAM_LIMITS.maxAgeMs),
+      duplicate_window: nanos(STREAM_LIMITS.duplicateWindowMs),
+    });
+  } catch (error) {
+    // Another daemon made it first.
+    if (!/already in use/i.test(messageOf(error))) throw error;
+  }
+}
+
+export class Inbound {
+  readonly #o: InboundOptions;
+  readonly #now: () => number;
+  #messages: ConsumerMessages | undefined;
+  #closed = false;
+  #received = 0;
+
+  constructor(options: InboundOptions) {
+    this.#o = options;
+    this.#now = options.now ?? Date.now;
+  }
+
+  get received(): number {
+    return this.#received;
+  }
+
+  /** A new connection: the stream and this daemon's consumer (made when missing), then read. */
+  async attach(js: JetStreamClient, jsm: JetStreamManager): Promise<void> {
+    this.detach();
+    const mod = await loadJetStream();
+    await ensureStream(jsm, mod);
+    const { nanos } = await loadNats();
+    const name = consumerName(this.#o.mesh, this.#o.self);
+    await jsm.consumers.add(MESSAGE_STREAM, {
+      durable_name: name,
+      filter_subject: inboundFilter(this.#o.mesh, this.#o.self),
+      ack_policy: mod.AckPolicy.Explicit,
+      deliver_policy: mod.DeliverPolicy.All,
+      ack_wait: nanos(STREAM_LIMITS.ackWaitMs),
+      max_ack_pending: STREAM_LIMITS.maxAckPending,
+    });
+    if (this.#closed) return;
+    const consumer = await js.consumers.get(MESSAGE_STREAM, name);
+    const messages = await consumer.consume({ max_messages: 256 });
+    this.#messages = messages;
+    void (async () => {
+      for await (const m of messages) await this.#handle(m);
+    })().catch((error: unknown) => {
+      if (!this.#closed) this.#o.logger.warn("message consumer ended", { mesh: this.#o.mesh, error: messageOf(error) });
+    });
+  }
+
+  async #handle(m: JsMsg): Promise<void> {
+    try {
+      const routed = parseStreamSubject(m.subject);
+      if (routed === undefined || routed.mesh !== this.#o.mesh || routed.daemon !== this.#o.self) {
+        this.#refuse(m, "misrouted", `subject ${m.subject}`);
+        return;
+      }
+      let raw: unknown;
+      try {
+        raw = m.json();
+      } catch {
+        this.#refuse(m, "malformed", "not JSON");
+        return;
+      }
+      if (routed.kind === "message") await this.#message(m, raw, routed.session);
+      else await this.#receipt(m, raw);
+    } catch (error) {
+      // Not ours to judge (a store error, a full disk): it comes back after ack_wait.
+      this.#o.logger.warn("inbound frame failed; it will be redelivered", {
+        mesh: this.#o.mesh,
+        error: messageOf(error),
+      });
+      m.nak(5_000);
+    }
+  }
+
+  #refuse(m: JsMsg, reason: InboundRefusal, detail: string): void {
+    this.#o.onRefused(reason);
+    this.#o.logger.warn("inbound frame refused", { mesh: this.#o.mesh, reason, detail });
+    m.term();
+  }
+
+  async #message(m: JsMsg, raw: unknown, recipient: string): Promise<void> {
+    const keys = this.#o.sealing.all(recipient);
+    if (keys.length === 0) {
+      // Sealed to a session of a previous run of this daemon: its sender re-seals for the new key.
+      this.#refuse(m, "stale_key", `no key for ${recipient}`);
+      return;
+    }
+    const opened = openMessageFrame(raw, { mesh: this.#o.mesh, recipient }, keys, this.#now(), this.#o.trust);
+    if (!opened.ok) {
+      this.#refuse(m, opened.reason, opened.detail);
+      return;
+    }
+    const { envelope } = opened;
+    const display = this.#o.registry.get(recipient)?.display_name ?? recipient;
+    try {
+      this.#o.service.receive(envelope, { session_id: recipient, display_name: display });
+    } catch (error) {
+      this.#refuse(m, "bad_signature", messageOf(error));
+      return;
+    }
+    await this.#o.persisted();
+    const stored = this.#o.store.get(envelope.id)?.recipients.find((r) => r.session_id === recipient);
+    if (stored !== undefined) this.#o.receipts.queue(envelope.id, envelope.from.member_fingerprint, stored);
+    this.#o.receipts.flush();
+    this.#received++;
+    this.#o.onReceived();
+    m.ack();
+  }
+
+  async #receipt(m: JsMsg, raw: unknown): Promise<void> {
+    const read = readReceipt(raw, this.#o.mesh);
+    if (!read.ok) {
+      this.#refuse(m, "bad_receipt", read.detail);
+      return;
+    }
+    const { receipt } = read;
+    // Only the daemon holding the recipient may speak for it.
+    const holder = this.#o.directory.lastPresence(receipt.session_id);
+    const trusted =
+      holder === undefined
+        ? receipt.member_pubkey === this.#o.trust.memberPublicKey ||
+          this.#o.trust.isTrusted?.(this.#o.mesh, receipt.member_pubkey) === true
+        : holder.parent_attestation.parent_member_pubkey === receipt.member_pubkey;
+    if (!trusted) {
+      this.#refuse(m, "foreign_receipt", `receipt for ${receipt.session_id} signed by another member`);
+      return;
+    }
+    this.#o.store.advance(
+      receipt.message_id,
+      receipt.session_id,
+      receipt.state,
+      receipt.updated_at,
+      receipt.reason ?? undefined,
+    );
+    await this.#o.persisted();
+    m.ack();
+  }
+
+  detach(): void {
+    const messages = this.#messages;
+    this.#messages = undefined;
+    if (messages !== undefined) void Promise.resolve(messages.close()).catch(() => undefined);
+  }
+
+  close(): void {
+    this.#closed = true;
+    this.detach();
+  }
+}

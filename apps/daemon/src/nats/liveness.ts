@@ -1,0 +1,114 @@
+// Is another daemon of the mesh still there? Each daemon answers on its ping subject
+// (nats-layout.ts). When a daemon's connection is gone the server answers a request there with
+// "no responders" at once: a dead daemon is found in well under a second, long before its
+// presence keys expire. A timeout proves nothing (a busy daemon, a slow link) and is not judged;
+// nothing is judged while our own link is down or has just come back, so that a short reconnect
+// on either side never makes peers flap.
+import { pingSubject } from "@claudemesh/mesh";
+import type { NatsConnection, Subscription } from "@nats-io/transport-node";
+import type { LinkLogger } from "./link.js";
+
+export const LIVENESS_TIMINGS = {
+  everyMs: 400,
+  /** A first "no responders" is confirmed by a second this much later. */
+  confirmMs: 300,
+  requestTimeoutMs: 2_000,
+  /** After our own (re)connect: subscriptions of others may still be propagating. */
+  graceMs: 3_000,
+} as const;
+
+export interface LivenessOptions {
+  readonly mesh: string;
+  readonly self: string;
+  readonly logger: LinkLogger;
+  /** The daemons holding sessions we believe live. */
+  readonly daemons: () => Iterable<string>;
+  readonly onDead: (daemon: string) => void;
+  readonly everyMs?: number;
+  readonly confirmMs?: number;
+  readonly graceMs?: number;
+}
+
+const isNoResponders = (error: unknown): boolean =>
+  typeof (error as { isNoResponders?: () => boolean })?.isNoResponders === "function" &&
+  (error as { isNoResponders: () => boolean }).isNoResponders();
+
+export class Liveness {
+  readonly #o: LivenessOptions;
+  #nc: NatsConnection | undefined;
+  #sub: Subscription | undefined;
+  #timer: NodeJS.Timeout | undefined;
+  #judgeFrom = Number.POSITIVE_INFINITY;
+  readonly #inFlight = new Set<string>();
+
+  constructor(options: LivenessOptions) {
+    this.#o = options;
+  }
+
+  /** A new connection: answer pings on it, and start asking. */
+  attach(nc: NatsConnection): void {
+    this.detach();
+    this.#nc = nc;
+    this.#sub = nc.subscribe(pingSubject(this.#o.mesh, this.#o.self), {
+      callback: (error, msg) => {
+        if (error === null) msg.respond();
+      },
+    });
+    this.connected();
+    this.#timer = setInterval(() => this.#tick(), this.#o.everyMs ?? LIVENESS_TIMINGS.everyMs);
+    this.#timer.unref();
+  }
+
+  /** Our link is (back) up: judge again once the grace has passed. */
+  connected(): void {
+    this.#judgeFrom = Date.now() + (this.#o.graceMs ?? LIVENESS_TIMINGS.graceMs);
+  }
+
+  /** Our link is down: judge nobody. */
+  disconnected(): void {
+    this.#judgeFrom = Number.POSITIVE_INFINITY;
+  }
+
+  #tick(): void {
+    if (Date.now() < this.#judgeFrom) return;
+    for (const daemon of this.#o.daemons()) {
+      if (daemon === this.#o.self || this.#inFlight.has(daemon)) continue;
+      this.#inFlight.add(daemon);
+      void this.#probe(daemon).finally(() => this.#inFlight.delete(daemon));
+    }
+  }
+
+  /** True when the daemon answered or could not be judged; false once it is found gone. */
+  async #ask(daemon: string): Promise<boolean> {
+    const nc = this.#nc;
+    if (nc === undefined || nc.isClosed()) return true;
+    try {
+      await nc.request(pingSubject(this.#o.mesh, daemon), undefined, { timeout: LIVENESS_TIMINGS.requestTimeoutMs });
+      return true;
+    } catch (error) {
+      return !isNoResponders(error);
+    }
+  }
+
+  async #probe(daemon: string): Promise<void> {
+    try {
+      if (await this.#ask(daemon)) return;
+      await new Promise((r) => setTimeout(r, this.#o.confirmMs ?? LIVENESS_TIMINGS.confirmMs).unref());
+      if (Date.now() < this.#judgeFrom || (await this.#ask(daemon))) return;
+      if (Date.now() < this.#judgeFrom) return;
+      this.#o.logger.info("remote daemon gone (no responders)", { mesh: this.#o.mesh, daemon });
+      this.#o.onDead(daemon);
+    } catch (error) {
+      this.#o.logger.warn("liveness probe failed", { mesh: this.#o.mesh, daemon, error: String(error) });
+    }
+  }
+
+  detach(): void {
+    clearInterval(this.#timer);
+    this.#timer = undefined;
+    this.#sub?.unsubscribe();
+    this.#sub = undefined;
+    this.#nc = undefined;
+    this.disconnected();
+  }
+}

@@ -1,0 +1,262 @@
+// Presence of one bound mesh in the bucket (nats-layout.ts): this daemon's sessions put under
+// `<mesh>.<self>.<session>` (signed, no pid, no cwd), refreshed every 5 s, deleted when they go;
+// every other daemon's keys watched, each verified before it is believed, each given a deadline
+// that a refresh pushes on. An overdue key is confirmed with a `get` before it is dropped: the
+// bucket's TTL removes keys without telling watchers, and a slow watcher must not drop the live.
+import {
+  believeRemotePresence,
+  PRESENCE_BUCKET,
+  type PresenceRefusal,
+  type PresenceTrust,
+  parsePresenceKey,
+  presenceFilter,
+  presenceKey,
+  type RemoteDirectory,
+  type RemotePresence,
+  signingKeyFromSeed,
+  signRemotePresence,
+} from "@claudemesh/mesh";
+import type { RegistryEvent, SessionRecord, SessionRegistry } from "@claudemesh/registry";
+import type { KV, KvWatchEntry } from "@nats-io/kv";
+import type { NatsConnection } from "@nats-io/transport-node";
+import type { LinkLogger } from "./link.js";
+import { loadKv } from "./load.js";
+import type { SealingKeys } from "./sealing-keys.js";
+
+export const PRESENCE_TIMINGS = { refreshMs: 5_000, bucketTtlMs: 15_000, checkEveryMs: 1_000 } as const;
+
+export type RemoteChange = "added" | "updated" | "removed";
+
+export interface PresenceSyncOptions {
+  readonly mesh: string;
+  readonly self: string;
+  readonly host: string;
+  readonly registry: SessionRegistry;
+  readonly sealing: SealingKeys;
+  readonly trust: PresenceTrust;
+  readonly directory: RemoteDirectory;
+  readonly logger: LinkLogger;
+  readonly now?: () => number;
+  readonly refreshMs?: number;
+  readonly bucketTtlMs?: number;
+  readonly checkEveryMs?: number;
+  /** A remote session came, changed or went. */
+  readonly onRemote: (change: RemoteChange, presence: RemotePresence) => void;
+  readonly onRefused: (reason: PresenceRefusal) => void;
+}
+
+const messageOf = (error: unknown): string => (error instanceof Error ? error.message : String(error));
+
+export class PresenceSync {
+  readonly #o: PresenceSyncOptions;
+  readonly #now: () => number;
+  #kv: KV | undefined;
+  #watch: { stop(): void } | undefined;
+  #refresh: NodeJS.Timeout | undefined;
+  #check: NodeJS.Timeout | undefined;
+  #unsubscribe: (() => void) | undefined;
+  #closed = false;
+  #published = 0;
+
+  constructor(options: PresenceSyncOptions) {
+    this.#o = options;
+    this.#now = options.now ?? Date.now;
+    this.#unsubscribe = options.registry.subscribe((event) => this.#onRegistry(event));
+  }
+
+  /** Presence documents put so far. */
+  get published(): number {
+    return this.#published;
+  }
+
+  /** A new connection: bind the bucket, clear what a previous run of this daemon left, publish, watch. */
+  async attach(nc: NatsConnection): Promise<void> {
+    this.#detach();
+    const { Kvm } = await loadKv();
+    const kvm = new Kvm(nc);
+    const ttl = this.#o.bucketTtlMs ?? PRESENCE_TIMINGS.bucketTtlMs;
+    let kv: KV;
+    try {
+      kv = await kvm.create(PRESENCE_BUCKET, { history: 1, ttl });
+    } catch (error) {
+      // Made by the operator (or another daemon) with other limits: use it as it is.
+      this.#o.logger.info("presence bucket not created; binding the existing one", { error: messageOf(error) });
+      kv = await kvm.open(PRESENCE_BUCKET);
+    }
+    if (this.#closed) return;
+    this.#kv = kv;
+    await this.#clearStale(kv);
+    this.publishAll();
+    await this.#startWatch(kv);
+    const refreshMs = this.#o.refreshMs ?? PRESENCE_TIMINGS.refreshMs;
+    this.#refresh = setInterval(() => this.publishAll(), refreshMs);
+    this.#refresh.unref();
+    this.#check = setInterval(() => this.#confirmOverdue(), this.#o.checkEveryMs ?? PRESENCE_TIMINGS.checkEveryMs);
+    this.#check.unref();
+  }
+
+  /** Keys of this daemon that no live session holds: a crash left them, or sessions went while away. */
+  async #clearStale(kv: KV): Promise<void> {
+    const { mesh, self, registry } = this.#o;
+    const prefix = `${presenceKey(mesh, self, "x").slice(0, -1)}`;
+    const keys = await kv.keys(`${prefix}>`);
+    for await (const key of keys) {
+      const at = parsePresenceKey(key);
+      if (at !== undefined && registry.get(at.session)?.mesh !== mesh) await kv.delete(key);
+    }
+  }
+
+  async #startWatch(kv: KV): Promise<void> {
+    const watch = await kv.watch({ key: presenceFilter(this.#o.mesh) });
+    this.#watch = watch;
+    void (async () => {
+      for await (const entry of watch) this.#onEntry(entry);
+    })().catch((error: unknown) => {
+      if (!this.#closed) this.#o.logger.warn("presence watch ended", { mesh: this.#o.mesh, error: messageOf(error) });
+    });
+  }
+
+  /** Puts every live session of this mesh again (the refresh; also after a reconnect). */
+  publishAll(): void {
+    for (const session of this.#o.registry.list({ mesh: this.#o.mesh })) this.#publish(session);
+  }
+
+  #document(session: SessionRecord): RemotePresence | undefined {
+    const presence = session.presence;
+    if (presence === undefined) return undefined; // a restored session: published once minted
+    return signRemotePresence(
+      {
+        v: 1,
+        mesh: session.mesh,
+        session_id: session.session_id,
+        daemon: this.#o.self,
+        host: this.#o.host,
+        display_name: session.display_name,
+        role: session.role ?? null,
+        groups: session.groups ?? [],
+        status: session.status ?? null,
+        summary: session.summary === undefined || session.summary === "" ? null : session.summary,
+        inbound: session.inbound ?? "accept",
+        registered_at: session.registered_at,
+        published_at: this.#now(),
+        session_pubkey: presence.session_pubkey,
+        sealing_pubkey: this.#o.sealing.current(session.session_id).publicKey,
+        parent_attestation: presence.parent_attestation,
+      },
+      signingKeyFromSeed(presence.session_secret_key.reveal()),
+    );
+  }
+
+  #publish(session: SessionRecord): void {
+    const kv = this.#kv;
+    if (kv === undefined || this.#closed) return;
+    const doc = this.#document(session);
+    if (doc === undefined) return;
+    this.#published++;
+    kv.put(presenceKey(this.#o.mesh, this.#o.self, session.session_id), JSON.stringify(doc)).catch((error: unknown) => {
+      // The next refresh puts it again.
+      this.#o.logger.warn("presence put failed", { mesh: this.#o.mesh, error: messageOf(error) });
+    });
+  }
+
+  #unpublish(sessionId: string): void {
+    const kv = this.#kv;
+    if (kv === undefined || this.#closed) return;
+    kv.delete(presenceKey(this.#o.mesh, this.#o.self, sessionId)).catch((error: unknown) => {
+      // Left behind, the key is cleared by the next attach or the bucket's TTL.
+      this.#o.logger.warn("presence delete failed", { mesh: this.#o.mesh, error: messageOf(error) });
+    });
+  }
+
+  #onRegistry(event: RegistryEvent): void {
+    if (event.session.mesh !== this.#o.mesh) return;
+    if (event.type === "session_deregistered") this.#unpublish(event.session.session_id);
+    else {
+      const current = this.#o.registry.get(event.session.session_id);
+      if (current !== undefined) this.#publish(current);
+    }
+  }
+
+  #onEntry(entry: KvWatchEntry): void {
+    const at = parsePresenceKey(entry.key);
+    if (at === undefined || at.mesh !== this.#o.mesh || at.daemon === this.#o.self) return;
+    const { directory, onRemote } = this.#o;
+    if (entry.operation !== "PUT") {
+      const removed = directory.remove(at.session, at.daemon);
+      if (removed !== undefined) onRemote("removed", removed);
+      return;
+    }
+    let raw: unknown;
+    try {
+      raw = entry.json();
+    } catch {
+      raw = undefined;
+    }
+    this.#believe(raw, at);
+  }
+
+  #believe(raw: unknown, at: { mesh: string; daemon: string; session: string }): void {
+    const now = this.#now();
+    const believed = believeRemotePresence(raw, at, now, this.#o.trust);
+    if (!believed.ok) {
+      this.#o.onRefused(believed.reason);
+      this.#o.logger.warn("remote presence refused", {
+        mesh: at.mesh,
+        daemon: at.daemon,
+        session_id: at.session,
+        reason: believed.reason,
+        detail: believed.detail,
+      });
+      return;
+    }
+    const applied = this.#o.directory.apply(believed.presence, now);
+    if (applied !== "stale") this.#o.onRemote(applied, believed.presence);
+  }
+
+  /** Overdue keys, confirmed with the bucket: still there → believed again; gone → dropped. */
+  #confirmOverdue(): void {
+    const kv = this.#kv;
+    if (kv === undefined) return;
+    for (const presence of this.#o.directory.overdue(this.#now())) {
+      const key = presenceKey(presence.mesh, presence.daemon, presence.session_id);
+      this.#o.directory.extend(presence.session_id, this.#now()); // one confirmation at a time
+      kv.get(key).then(
+        (entry) => {
+          if (entry !== null && entry.operation === "PUT") {
+            this.#believe(entry.json(), { mesh: presence.mesh, daemon: presence.daemon, session: presence.session_id });
+            return;
+          }
+          const removed = this.#o.directory.remove(presence.session_id, presence.daemon);
+          if (removed !== undefined) this.#o.onRemote("removed", removed);
+        },
+        (error: unknown) => {
+          // Not reachable now: judge nothing (a short reconnect must not make peers flap).
+          this.#o.logger.warn("presence confirm failed", { mesh: presence.mesh, error: messageOf(error) });
+        },
+      );
+    }
+  }
+
+  #detach(): void {
+    clearInterval(this.#refresh);
+    clearInterval(this.#check);
+    this.#watch?.stop();
+    this.#watch = undefined;
+    this.#kv = undefined;
+  }
+
+  /** Deletes this daemon's keys (a clean stop), then stops. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#unsubscribe?.();
+    const kv = this.#kv;
+    if (kv !== undefined) {
+      const deletes = this.#o.registry
+        .list({ mesh: this.#o.mesh })
+        .map((s) => kv.delete(presenceKey(this.#o.mesh, this.#o.self, s.session_id)).catch(() => undefined));
+      await Promise.race([Promise.all(deletes), new Promise((r) => setTimeout(r, 500).unref())]);
+    }
+    this.#closed = true;
+    this.#detach();
+  }
+}
