@@ -2,11 +2,11 @@
 // it writes, what load binds, and that concurrent changes run one at a time.
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import type { MeshStatusView } from "@claudemesh/client";
 import { decodeMeshConfig, type MeshBinding } from "@claudemesh/mesh";
 import { afterEach, describe, expect, it } from "vitest";
 import type { CheckResult } from "../../src/nats/check.js";
 import { MeshBindings, type MeshRuntime, meshView } from "../../src/nats/mesh-bindings.js";
+import type { RemoteMeshStatus } from "../../src/nats/remote-meshes.js";
 import { RecordingLogger, TempDirs } from "./helpers.js";
 
 const dirs = new TempDirs();
@@ -30,7 +30,7 @@ class FakeRuntime implements MeshRuntime {
     this.calls.push(`unbind ${name}`);
     return this.served.delete(name);
   }
-  status(name: string): MeshStatusView | undefined {
+  status(name: string): RemoteMeshStatus | undefined {
     return this.served.has(name)
       ? { state: "connected", server: "127.0.0.1:4222", rtt_ms: 1, remote_peers: 0, outbox: 0 }
       : undefined;
