@@ -4,6 +4,7 @@ import { chmodSync, unlinkSync } from "node:fs";
 import type { Server } from "node:http";
 import { hostname, userInfo } from "node:os";
 import { checkSocketPath, daemonPaths, ensureDaemonDir, requestJson } from "@claudemesh/client";
+import { daemonIdOf, toRemoteSession } from "@claudemesh/mesh";
 import {
   createProcessProbe,
   journalLineOf,
@@ -16,7 +17,7 @@ import {
   SessionRegistry,
 } from "@claudemesh/registry";
 import { EventHub } from "./events/event-hub.js";
-import { EventLog, sessionEvent } from "./events/event-log.js";
+import { EventLog, remoteSessionEvent, sessionEvent } from "./events/event-log.js";
 import { createRoutes } from "./http/routes.js";
 import { createHttpServer } from "./http/server.js";
 import { Journal, journalPrefixFor } from "./journal.js";
@@ -28,6 +29,7 @@ import { PresenceKeeper } from "./mesh/presence-keeper.js";
 import { DaemonMetrics } from "./metrics.js";
 import { MeshBindings } from "./nats/mesh-bindings.js";
 import { RemoteMeshes } from "./nats/remote-meshes.js";
+import { SealingKeys } from "./nats/sealing-keys.js";
 import { listenOnSocket, removeStaleSocket, socketIsOurs } from "./socket-file.js";
 import { StateStore } from "./state-store.js";
 import { DAEMON_VERSION } from "./version.js";
@@ -145,10 +147,38 @@ async function startHoldingLock(
     journalWriteFailures: () => journal.failures,
     messagesStored: () => messaging?.store.size ?? 0,
     attestationRenewals: () => presence.renewals,
+    remote: () => remoteMeshes.totals(),
   });
   const host = hostname();
   const memberName = userInfo().username;
+  const sealing = new SealingKeys();
+  // Its meshes' runtime needs messaging, made right after it; it is read when a mesh is bound.
+  const remoteMeshes = new RemoteMeshes({
+    logger,
+    runtime: () => {
+      if (messaging === undefined) throw new Error("messaging is not up yet");
+      const m = messaging;
+      return {
+        self: daemonIdOf(member.key.publicKey),
+        host,
+        member,
+        registry,
+        store: m.store,
+        service: m.service,
+        persisted: () => m.persisted(),
+        sealing,
+        onPeer: (change, peer) => {
+          hub.publish(eventLog.append(remoteSessionEvent(change, toRemoteSession(peer))));
+          // Gone from here: messages to its id wait for it (and go out, re-sealed, when it is back).
+          if (change === "removed") m.forget(peer);
+        },
+        onPresenceRefused: (reason) => metrics.countRemoteRefusal("presence", reason),
+        onFrameRefused: (reason) => metrics.countRemoteRefusal("frame", reason),
+      };
+    },
+  });
   messaging = new Messaging({
+    remote: remoteMeshes,
     registry,
     member,
     presence,
@@ -177,7 +207,6 @@ async function startHoldingLock(
   }
 
   // The meshes bound to NATS: served from start-up, after the local state is back.
-  const remoteMeshes = new RemoteMeshes({ logger });
   const bindings = new MeshBindings({ path: paths.meshes, logger, runtime: remoteMeshes });
   await bindings.load();
 
@@ -213,6 +242,7 @@ async function startHoldingLock(
       presence,
       messaging,
       meshes: bindings,
+      remote: remoteMeshes,
       startedAt,
       host,
       memberName,

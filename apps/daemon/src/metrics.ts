@@ -20,6 +20,15 @@ export interface MetricSources {
   messagesStored?: () => number;
   /** Attestations renewed since start. */
   attestationRenewals?: () => number;
+  /** The meshes bound to NATS, summed. */
+  remote?: () => {
+    remotePeers: number;
+    outbox: number;
+    published: number;
+    received: number;
+    presences: number;
+    linksConnected: number;
+  };
 }
 
 type LabelValues = Record<string, string>;
@@ -49,6 +58,7 @@ export class DaemonMetrics {
   readonly messages = new LabeledCounts();
   readonly messageStates = new LabeledCounts();
   readonly messageRejections = new LabeledCounts();
+  readonly remoteRefusals = new LabeledCounts();
   // Sweep durations observed before the first scrape; afterwards they go to the histogram.
   #pendingSweeps: number[] = [];
   #observeSweep: ((seconds: number) => void) | undefined;
@@ -75,6 +85,11 @@ export class DaemonMetrics {
   /** A message refused before it was stored: bad_signature, duplicate_id, rate_limited. */
   countMessageRejection(reason: string): void {
     this.messageRejections.inc({ reason });
+  }
+
+  /** A remote presence or frame refused (forged, tampered, untrusted, stale key…). */
+  countRemoteRefusal(kind: "presence" | "frame", reason: string): void {
+    this.remoteRefusals.inc({ kind, reason });
   }
 
   countRequest(route: string, method: string, status: number): void {
@@ -166,6 +181,50 @@ export class DaemonMetrics {
       ["reason"],
       this.messageRejections,
     );
+    counter(
+      "claudemesh_remote_refused_total",
+      "Remote presences and message frames refused, by kind and reason",
+      ["kind", "reason"],
+      this.remoteRefusals,
+    );
+    const remote = () =>
+      sources.remote?.() ?? { remotePeers: 0, outbox: 0, published: 0, received: 0, presences: 0, linksConnected: 0 };
+    gauge(
+      "claudemesh_remote_peers",
+      "Remote sessions believed live, over every bound mesh",
+      () => remote().remotePeers,
+    );
+    gauge(
+      "claudemesh_outbox_depth",
+      "Frames to remote sessions not yet stored by the NATS server",
+      () => remote().outbox,
+    );
+    gauge(
+      "claudemesh_nats_links_connected",
+      "Bound meshes whose NATS link is connected",
+      () => remote().linksConnected,
+    );
+    const total = (name: string, help: string, read: () => number) =>
+      new Counter({
+        name,
+        help,
+        registers: [registry],
+        collect() {
+          this.reset();
+          this.inc(read());
+        },
+      });
+    total(
+      "claudemesh_remote_frames_published_total",
+      "Message frames the NATS server stored",
+      () => remote().published,
+    );
+    total(
+      "claudemesh_remote_frames_received_total",
+      "Message frames taken from the NATS server",
+      () => remote().received,
+    );
+    total("claudemesh_presences_published_total", "Presence documents put in the bucket", () => remote().presences);
     const sweeps = new Histogram({
       name: "claudemesh_reaper_sweep_duration_seconds",
       help: "Wall time of one reaper sweep",

@@ -4,6 +4,7 @@
 // bucket TTL removes keys without telling watchers). Sessions that went are remembered for a
 // while (bounded), so that a receipt for a message to one of them can still be checked.
 // Pure: the clock is passed in; the caller does the NATS side.
+import { fingerprint } from "./keys.js";
 import type { RemotePresence } from "./remote-presence.js";
 import type { MeshPeer } from "./service.js";
 
@@ -119,4 +120,44 @@ export class RemoteDirectory {
     const all = [...this.#live.keys()].map((id) => this.remove(id) as RemotePresence);
     return all;
   }
+}
+
+/**
+ * A remote session as `peers` and the event stream show it: what its presence publishes, no pid,
+ * no cwd, no token prefix (those stay on its own machine), with `origin: remote` and its host.
+ */
+export interface RemoteSessionView {
+  readonly session_id: string;
+  readonly mesh: string;
+  readonly display_name: string;
+  readonly role?: string;
+  readonly groups?: readonly string[];
+  readonly registered_at: number;
+  readonly session_pubkey: string;
+  readonly member_fingerprint: string;
+  readonly attestation_expires_at: number;
+  readonly summary: string | null;
+  readonly status: RemotePresence["status"];
+  readonly inbound: RemotePresence["inbound"];
+  readonly origin: "remote";
+  readonly host: string;
+}
+
+export function toRemoteSession(p: RemotePresence): RemoteSessionView {
+  return {
+    session_id: p.session_id,
+    mesh: p.mesh,
+    display_name: p.display_name,
+    ...(p.role !== null && { role: p.role }),
+    ...(p.groups.length > 0 && { groups: p.groups }),
+    registered_at: p.registered_at,
+    session_pubkey: p.session_pubkey,
+    member_fingerprint: fingerprint(p.parent_attestation.parent_member_pubkey),
+    attestation_expires_at: p.parent_attestation.expires_at,
+    summary: p.summary,
+    status: p.status,
+    inbound: p.inbound,
+    origin: "remote",
+    host: p.host,
+  };
 }

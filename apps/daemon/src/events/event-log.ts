@@ -4,6 +4,7 @@
 // of its recipient session, a `message_status` event only for the streams of its sender (its
 // session, or the member: streams opened without a token). Each event is serialised once, when
 // it is numbered, whatever the number of streams.
+import type { RemoteSessionView } from "@claudemesh/mesh";
 import { type RegistryEvent, type SessionRecord, toSession } from "@claudemesh/registry";
 
 export type EventType =
@@ -47,6 +48,20 @@ export interface NumberedEvent extends DaemonEvent {
   readonly id: number;
   /** The SSE frame: `id`, `event` and one `data` line of JSON. */
   readonly frame: string;
+}
+
+const REMOTE_EVENT = {
+  added: "session_registered",
+  updated: "session_updated",
+  removed: "session_deregistered",
+} as const;
+
+/**
+ * A remote session came, changed or went (a mesh bound to NATS): the same events as a local
+ * session's, its view with `origin: remote` and `host`, the reason `remote`.
+ */
+export function remoteSessionEvent(change: keyof typeof REMOTE_EVENT, session: RemoteSessionView): DaemonEvent {
+  return { type: REMOTE_EVENT[change], data: { session, reason: "remote" }, audience: EVERYONE };
 }
 
 /** A registry change as clients see it: the wire session and the reason, for everyone. */

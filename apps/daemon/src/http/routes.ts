@@ -12,7 +12,7 @@ import { DAEMON_VERSION, IPC_API, IPC_FEATURES, SCHEMA_VERSION } from "../versio
 import { optionalSessionOf, tokenOf } from "./auth.js";
 import { messageRoutes } from "./message-routes.js";
 import type { Reply, Routes } from "./server.js";
-import { sessionRoutes } from "./session-routes.js";
+import { type SessionRouteDeps, sessionRoutes } from "./session-routes.js";
 
 export interface RouteDeps {
   registry: SessionRegistry;
@@ -24,6 +24,8 @@ export interface RouteDeps {
   messaging: Messaging;
   /** The meshes bound to NATS servers (`claudemesh mesh …`). */
   meshes: MeshBindings;
+  /** Their remote sessions, for `peers`. */
+  remote?: SessionRouteDeps["remote"];
   startedAt: number;
   /** Resolves once the registry's changes so far are on disk (the journal); awaited before a change is acknowledged. */
   persisted: () => Promise<void>;

@@ -2,6 +2,7 @@
 // itself, and who else is in its mesh. Every session in a response goes through toSession's
 // explicit field list, so no route can leak a token, a token hash or a secret key.
 import { randomUUID } from "node:crypto";
+import { type RemotePeer, toRemoteSession } from "@claudemesh/mesh";
 import {
   type ProcessProbe,
   parseRegistration,
@@ -25,6 +26,8 @@ export interface SessionRouteDeps {
   metrics: DaemonMetrics;
   /** Resolves once the registry's changes so far are on disk (the journal); awaited before a change is acknowledged. */
   persisted: () => Promise<void>;
+  /** Sessions on other machines, in meshes bound to NATS. */
+  remote?: { remotePeers(mesh: string): readonly RemotePeer[]; allRemotePeers(): readonly RemotePeer[] };
 }
 
 const REGISTRATION_DEFAULTS: RegistrationDefaults = {
@@ -132,11 +135,17 @@ export function sessionRoutes(deps: SessionRouteDeps): Routes {
           throw new HttpError("invalid_field", `mesh: a session sees the peers of its own mesh (${self.mesh}) only`);
         }
         const wanted = self?.mesh ?? mesh;
-        const peers = registry
+        const local = registry
           .list(wanted === undefined ? {} : { mesh: wanted })
           .filter((s) => s.session_id !== self?.session_id)
           .map((s) => toSession(s));
-        return { body: { peers } };
+        // Remote sessions after the local ones (`origin: remote`, `host`); a local id shadows a remote one.
+        const far = wanted === undefined ? deps.remote?.allRemotePeers() : deps.remote?.remotePeers(wanted);
+        if (far === undefined || far.length === 0) return { body: { peers: local } };
+        const here = new Set(local.map((s) => s.session_id));
+        if (self !== undefined) here.add(self.session_id);
+        const remote = far.filter((p) => !here.has(p.peer.session_id)).map((p) => toRemoteSession(p.presence));
+        return { body: { peers: [...local, ...remote] } };
       },
     },
   };

@@ -59,6 +59,23 @@ export interface MessagingOptions {
   path: string;
   now?: () => number;
   limits?: Partial<StoreLimits>;
+  /** The live sessions on other machines (meshes bound to NATS); none when absent. */
+  remote?: PeerDirectory;
+}
+
+/** Local sessions first-class, remote ones after them: a session id live here is never shadowed. */
+function combined(local: PeerDirectory, remote: PeerDirectory | undefined): PeerDirectory {
+  if (remote === undefined) return local;
+  return {
+    live: (mesh) => {
+      const far = remote.live(mesh);
+      if (far.length === 0) return local.live(mesh);
+      const here = local.live(mesh);
+      const ids = new Set(here.map((p) => p.session_id));
+      return [...here, ...far.filter((p) => !ids.has(p.session_id))].sort((a, b) => a.registered_at - b.registered_at);
+    },
+    get: (id) => local.get(id) ?? remote.get(id),
+  };
 }
 
 /** The live local sessions, as addressing and delivery see them. */
@@ -116,7 +133,7 @@ export class Messaging {
     });
     this.service = new MessageService({
       store: this.store,
-      peers: registryDirectory(registry),
+      peers: combined(registryDirectory(registry), options.remote),
       member,
       host: options.host,
       memberName: options.memberName,
@@ -214,8 +231,10 @@ export class Messaging {
       }),
     );
     if (recipient.state !== "delivered") return;
-    // A held inbox is pull only: its messages are never pushed.
-    if (registry.get(recipient.session_id)?.inbound !== "hold") {
+    // A held inbox is pull only: its messages are never pushed. A remote recipient's delivery
+    // (told by its daemon's receipt) is pushed there, not here.
+    const local = registry.get(recipient.session_id);
+    if (local !== undefined && local.inbound !== "hold") {
       hub.publish(
         log.append({
           type: "message",

@@ -104,9 +104,17 @@ export class RemoteMeshes implements PeerDirectory {
   }
 
   /** Totals over every bound mesh, for the metrics. */
-  totals(): { remotePeers: number; outbox: number; published: number; received: number; presences: number } {
-    const t = { remotePeers: 0, outbox: 0, published: 0, received: 0, presences: 0 };
-    for (const { mesh } of this.#meshes.values()) {
+  totals(): {
+    remotePeers: number;
+    outbox: number;
+    published: number;
+    received: number;
+    presences: number;
+    linksConnected: number;
+  } {
+    const t = { remotePeers: 0, outbox: 0, published: 0, received: 0, presences: 0, linksConnected: 0 };
+    for (const { mesh, link } of this.#meshes.values()) {
+      if (link.state === "connected") t.linksConnected++;
       if (mesh === undefined) continue;
       t.remotePeers += mesh.directory.size;
       t.outbox += mesh.outboxDepth;

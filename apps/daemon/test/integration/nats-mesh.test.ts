@@ -1,0 +1,168 @@
+// A mesh across two daemons (each its own dir, member key and socket) through a real
+// nats-server: presence both ways, messages by name, role and broadcast, the sender seeing
+// delivered → surfaced → acked from the other machine, departures, and a raw subscriber on
+// every subject that never sees a message's text.
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { daemonPaths } from "@claudemesh/client";
+import { encodeMeshConfig, parseMeshBinding } from "@claudemesh/mesh";
+import { Children, type NatsServer, startNatsServer } from "@claudemesh/testkit";
+import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type RunningDaemon, startDaemon } from "../../src/daemon.js";
+import { createLogger } from "../../src/logger.js";
+import { authorized, cleanup, http, register, spawnSleeper, tempDir, token, waitFor } from "../harness.js";
+
+type Json = Record<string, unknown>;
+const json = { "content-type": "application/json" };
+const MESH = "team";
+const SECRET = "plaintext-that-must-never-cross-nats";
+
+const children = new Children();
+const sleeper = spawnSleeper();
+const pid = sleeper.pid as number;
+let nats: NatsServer;
+let spy: NatsConnection;
+const captured: string[] = [];
+let a: RunningDaemon;
+let b: RunningDaemon;
+
+/** A daemon with `team` bound to the test's server, written as `mesh add` would. */
+async function daemonBound(): Promise<RunningDaemon> {
+  const dir = tempDir();
+  const binding = parseMeshBinding({ name: MESH, servers: [nats.url] }, Date.now());
+  if (!binding.ok) throw new Error(binding.error);
+  writeFileSync(daemonPaths(dir).meshes, encodeMeshConfig({ meshes: [binding.value] }), { mode: 0o600 });
+  return startDaemon({ dir, logger: createLogger({ file: join(dir, "daemon.log") }), reaperIntervalMs: 100 });
+}
+
+beforeAll(async () => {
+  nats = await startNatsServer({ dir: tempDir(), children });
+  spy = await connect({ servers: nats.url });
+  // Everything that crosses the server, every subject (JetStream and KV included).
+  spy.subscribe(">", { callback: (_e, m) => captured.push(`${m.subject} ${new TextDecoder().decode(m.data)}`) });
+  a = await daemonBound();
+  b = await daemonBound();
+}, 30_000);
+
+afterAll(async () => {
+  await Promise.all([a?.shutdown("test over"), b?.shutdown("test over")]);
+  await spy?.close();
+  await nats?.stop();
+  await children.stopAll();
+  await cleanup();
+});
+
+async function join2(d: RunningDaemon, n: number, body: Json): Promise<string> {
+  const tok = token(n);
+  const res = await register(d.socketPath, { token: tok, pid, session_id: `s${n}`, mesh: MESH, ...body });
+  expect(res.status, res.text).toBe(200);
+  return tok;
+}
+
+async function peersOf(d: RunningDaemon, tok: string): Promise<Json[]> {
+  const res = await http(d.socketPath, "GET", "/v1/peers", { headers: authorized(tok) });
+  expect(res.status, res.text).toBe(200);
+  return (res.json() as { peers: Json[] }).peers;
+}
+
+async function send(d: RunningDaemon, tok: string, body: Json): Promise<{ id: string; recipients: Json[] }> {
+  const res = await http(d.socketPath, "POST", "/v1/messages", {
+    headers: { ...json, ...authorized(tok) },
+    body: JSON.stringify(body),
+  });
+  expect(res.status, res.text).toBe(202);
+  return (res.json() as { message: { id: string; recipients: Json[] } }).message;
+}
+
+async function states(d: RunningDaemon, tok: string, id: string): Promise<Record<string, string>> {
+  const res = await http(d.socketPath, "GET", `/v1/messages/${id}`, { headers: authorized(tok) });
+  expect(res.status, res.text).toBe(200);
+  const { message } = res.json() as { message: { recipients: { session_id: string; state: string }[] } };
+  return Object.fromEntries(message.recipients.map((r) => [r.session_id, r.state]));
+}
+
+async function inbox(d: RunningDaemon, tok: string): Promise<{ id: string; text: string }[]> {
+  const res = await http(d.socketPath, "GET", "/v1/inbox", { headers: authorized(tok) });
+  expect(res.status, res.text).toBe(200);
+  return (res.json() as { messages: { id: string; text: string }[] }).messages;
+}
+
+async function mark(d: RunningDaemon, tok: string, ids: string[], state: "surfaced" | "acked"): Promise<void> {
+  const res = await http(d.socketPath, "POST", "/v1/inbox/mark", {
+    headers: { ...json, ...authorized(tok) },
+    body: JSON.stringify({ ids, state }),
+  });
+  expect(res.status, res.text).toBe(200);
+}
+
+describe("a mesh across two daemons on one nats-server", () => {
+  let api: string; // on A
+  let worker: string; // on A
+  let web: string; // on B
+
+  it("sees each other's sessions, remote ones with origin and host, no pid, no cwd", async () => {
+    api = await join2(a, 1, { display_name: "api", role: "backend", cwd: "/secret/path" });
+    worker = await join2(a, 2, { display_name: "worker", role: "backend" });
+    web = await join2(b, 3, { display_name: "web" });
+    const seenOnB = await waitFor(async () => {
+      const peers = await peersOf(b, web);
+      return peers.filter((p) => p.origin === "remote").length === 2 ? peers : undefined;
+    }, "B to see A's two sessions");
+    const remoteApi = seenOnB.find((p) => p.session_id === "s1") as Json;
+    expect(remoteApi).toMatchObject({ display_name: "api", role: "backend", origin: "remote", mesh: MESH });
+    expect(typeof remoteApi.host).toBe("string");
+    expect(remoteApi).not.toHaveProperty("pid");
+    expect(remoteApi).not.toHaveProperty("cwd");
+    await waitFor(
+      async () => (await peersOf(a, api)).some((p) => p.session_id === "s3" && p.origin === "remote"),
+      "A to see B's session",
+    );
+  });
+
+  it("a message by name goes delivered → surfaced → acked, and the sender sees each state", async () => {
+    const sent = await send(b, web, { to: "api", text: `${SECRET} one` });
+    expect(sent.recipients).toEqual([expect.objectContaining({ session_id: "s1", state: "accepted" })]);
+    const arrived = await waitFor(async () => {
+      const items = await inbox(a, api);
+      return items.find((m) => m.id === sent.id);
+    }, "the message in api's inbox on A");
+    expect(arrived.text).toBe(`${SECRET} one`);
+    await waitFor(async () => (await states(b, web, sent.id)).s1 === "delivered", "B to see delivered");
+    await mark(a, api, [sent.id], "surfaced");
+    await waitFor(async () => (await states(b, web, sent.id)).s1 === "surfaced", "B to see surfaced");
+    await mark(a, api, [sent.id], "acked");
+    await waitFor(async () => (await states(b, web, sent.id)).s1 === "acked", "B to see acked");
+  });
+
+  it("role anycast picks one remote session; a broadcast reaches every one, each once", async () => {
+    const any = await send(b, web, { to: "role:backend", text: `${SECRET} anycast` });
+    expect(any.recipients).toHaveLength(1);
+    const picked = (any.recipients[0] as { session_id: string }).session_id;
+    const tokOf = picked === "s1" ? api : worker;
+    await waitFor(async () => (await inbox(a, tokOf)).some((m) => m.id === any.id), "the anycast on A");
+
+    const all = await send(b, web, { to: "*", text: `${SECRET} broadcast` });
+    expect(all.recipients.map((r) => r.session_id).sort()).toEqual(["s1", "s2"]);
+    for (const tok of [api, worker]) {
+      await waitFor(async () => (await inbox(a, tok)).some((m) => m.id === all.id), "the broadcast on A");
+    }
+    await waitFor(async () => {
+      const s = await states(b, web, all.id);
+      return s.s1 === "delivered" && s.s2 === "delivered";
+    }, "both delivered, seen from B");
+    expect((await inbox(a, api)).filter((m) => m.id === all.id)).toHaveLength(1);
+  });
+
+  it("a session that leaves A leaves B's peers", async () => {
+    const res = await http(a.socketPath, "DELETE", "/v1/sessions/me", { headers: authorized(worker) });
+    expect(res.status, res.text).toBe(200);
+    await waitFor(async () => !(await peersOf(b, web)).some((p) => p.session_id === "s2"), "s2 gone from B");
+  });
+
+  it("no message text ever crossed the server", async () => {
+    // Every frame above went through the spy's subscription too.
+    await waitFor(() => captured.some((c) => c.startsWith("cm.team.to.")), "the spy to have seen frames");
+    expect(captured.filter((c) => c.includes(SECRET))).toEqual([]);
+  });
+});
