@@ -2,19 +2,15 @@
 // nats-server: presence both ways, messages by name, role and broadcast, the sender seeing
 // delivered → surfaced → acked from the other machine, departures, and a raw subscriber on
 // every subject that never sees a message's text.
-import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { daemonPaths } from "@claudemesh/client";
-import { encodeMeshConfig, parseMeshBinding } from "@claudemesh/mesh";
 import { Children, type NatsServer, startNatsServer } from "@claudemesh/testkit";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type RunningDaemon, startDaemon } from "../../src/daemon.js";
 import { createLogger } from "../../src/logger.js";
-import { authorized, cleanup, http, register, spawnSleeper, tempDir, token, waitFor } from "../harness.js";
+import { authorized, cleanup, http, spawnSleeper, tempDir, waitFor } from "../harness.js";
+import { boundDir, inboxOf, type Json, joinAs, markAs, peersOf as peersAt, sendAs, statesOf } from "../nats-harness.js";
 
-type Json = Record<string, unknown>;
-const json = { "content-type": "application/json" };
 const MESH = "team";
 const SECRET = "plaintext-that-must-never-cross-nats";
 
@@ -29,10 +25,7 @@ let b: RunningDaemon;
 
 /** A daemon with `team` bound to the test's server, written as `mesh add` would. */
 async function daemonBound(): Promise<RunningDaemon> {
-  const dir = tempDir();
-  const binding = parseMeshBinding({ name: MESH, servers: [nats.url] }, Date.now());
-  if (!binding.ok) throw new Error(binding.error);
-  writeFileSync(daemonPaths(dir).meshes, encodeMeshConfig({ meshes: [binding.value] }), { mode: 0o600 });
+  const dir = boundDir([{ name: MESH, servers: [nats.url] }]);
   return startDaemon({ dir, logger: createLogger({ file: join(dir, "daemon.log") }), reaperIntervalMs: 100 });
 }
 
@@ -40,7 +33,11 @@ beforeAll(async () => {
   nats = await startNatsServer({ dir: tempDir(), children });
   spy = await connect({ servers: nats.url });
   // Everything that crosses the server, every subject (JetStream and KV included).
-  spy.subscribe(">", { callback: (_e, m) => captured.push(`${m.subject} ${new TextDecoder().decode(m.data)}`) });
+  spy.subscribe(">", {
+    callback: (_e, m) => {
+      captured.push(`${m.subject} ${new TextDecoder().decode(m.data)}`);
+    },
+  });
   a = await daemonBound();
   b = await daemonBound();
 }, 30_000);
@@ -53,48 +50,13 @@ afterAll(async () => {
   await cleanup();
 });
 
-async function join2(d: RunningDaemon, n: number, body: Json): Promise<string> {
-  const tok = token(n);
-  const res = await register(d.socketPath, { token: tok, pid, session_id: `s${n}`, mesh: MESH, ...body });
-  expect(res.status, res.text).toBe(200);
-  return tok;
-}
-
-async function peersOf(d: RunningDaemon, tok: string): Promise<Json[]> {
-  const res = await http(d.socketPath, "GET", "/v1/peers", { headers: authorized(tok) });
-  expect(res.status, res.text).toBe(200);
-  return (res.json() as { peers: Json[] }).peers;
-}
-
-async function send(d: RunningDaemon, tok: string, body: Json): Promise<{ id: string; recipients: Json[] }> {
-  const res = await http(d.socketPath, "POST", "/v1/messages", {
-    headers: { ...json, ...authorized(tok) },
-    body: JSON.stringify(body),
-  });
-  expect(res.status, res.text).toBe(202);
-  return (res.json() as { message: { id: string; recipients: Json[] } }).message;
-}
-
-async function states(d: RunningDaemon, tok: string, id: string): Promise<Record<string, string>> {
-  const res = await http(d.socketPath, "GET", `/v1/messages/${id}`, { headers: authorized(tok) });
-  expect(res.status, res.text).toBe(200);
-  const { message } = res.json() as { message: { recipients: { session_id: string; state: string }[] } };
-  return Object.fromEntries(message.recipients.map((r) => [r.session_id, r.state]));
-}
-
-async function inbox(d: RunningDaemon, tok: string): Promise<{ id: string; text: string }[]> {
-  const res = await http(d.socketPath, "GET", "/v1/inbox", { headers: authorized(tok) });
-  expect(res.status, res.text).toBe(200);
-  return (res.json() as { messages: { id: string; text: string }[] }).messages;
-}
-
-async function mark(d: RunningDaemon, tok: string, ids: string[], state: "surfaced" | "acked"): Promise<void> {
-  const res = await http(d.socketPath, "POST", "/v1/inbox/mark", {
-    headers: { ...json, ...authorized(tok) },
-    body: JSON.stringify({ ids, state }),
-  });
-  expect(res.status, res.text).toBe(200);
-}
+const join2 = (d: RunningDaemon, n: number, body: Json) => joinAs(d.socketPath, n, MESH, pid, body);
+const peersOf = (d: RunningDaemon, tok: string) => peersAt(d.socketPath, tok);
+const send = (d: RunningDaemon, tok: string, body: Json) => sendAs(d.socketPath, tok, body);
+const states = (d: RunningDaemon, tok: string, id: string) => statesOf(d.socketPath, tok, id);
+const inbox = (d: RunningDaemon, tok: string) => inboxOf(d.socketPath, tok);
+const mark = (d: RunningDaemon, tok: string, ids: string[], state: "surfaced" | "acked") =>
+  markAs(d.socketPath, tok, ids, state);
 
 describe("a mesh across two daemons on one nats-server", () => {
   let api: string; // on A
