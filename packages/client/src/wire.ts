@@ -76,6 +76,13 @@ export const ERROR_CODES = [
   "rate_limited",
   "header_too_large",
   "internal",
+  "credentials_file",
+  "mesh_not_bound",
+  "mesh_already_bound",
+  "nats_unreachable",
+  "nats_auth",
+  "nats_tls",
+  "nats_no_jetstream",
 ] as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[number];
@@ -96,6 +103,14 @@ export const ERROR_STATUS: Readonly<Record<ErrorCode, number>> = {
   rate_limited: 429,
   header_too_large: 431,
   internal: 500,
+  credentials_file: 400,
+  mesh_not_bound: 404,
+  mesh_already_bound: 409,
+  // The NATS server `mesh add` checks answered badly, or not at all: a bad gateway.
+  nats_unreachable: 502,
+  nats_auth: 502,
+  nats_tls: 502,
+  nats_no_jetstream: 502,
 };
 
 export function isErrorCode(value: unknown): value is ErrorCode {

@@ -1,5 +1,5 @@
 // Every route of the daemon: the system ones here, sessions and peers in session-routes.ts,
-// messages and inboxes in message-routes.ts.
+// messages and inboxes in message-routes.ts, meshes bound to NATS in mesh-routes.ts.
 import { hostname } from "node:os";
 import type { MemberKey } from "@claudemesh/mesh";
 import { hashToken, type ProcessProbe, type SessionRegistry } from "@claudemesh/registry";
@@ -10,6 +10,7 @@ import type { DaemonMetrics } from "../metrics.js";
 import type { MeshBindings } from "../nats/mesh-bindings.js";
 import { DAEMON_VERSION, IPC_API, IPC_FEATURES, SCHEMA_VERSION } from "../version.js";
 import { optionalSessionOf, tokenOf } from "./auth.js";
+import { meshRoutes } from "./mesh-routes.js";
 import { messageRoutes } from "./message-routes.js";
 import type { Reply, Routes } from "./server.js";
 import { type SessionRouteDeps, sessionRoutes } from "./session-routes.js";
@@ -88,6 +89,7 @@ export function createRoutes(deps: RouteDeps): Routes {
 
     ...sessionRoutes(deps),
     ...messageRoutes(deps),
+    ...meshRoutes(deps),
 
     "/v1/events": {
       GET: (ctx): Reply => {

@@ -7,7 +7,7 @@
 // @claudemesh/client's statuses, and the events a stream receives against the documented event
 // schemas and the audience each event is documented for.
 import { randomUUID } from "node:crypto";
-import { readFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { request, type Server } from "node:http";
 import { join } from "node:path";
 import { ERROR_CODES, ERROR_STATUS, type SseMessage, SseParser } from "@claudemesh/client";
@@ -17,6 +17,7 @@ import {
   generateSigningKey,
   messageSigningText,
   parseAddress,
+  parseMeshBinding,
   parseSendRequest,
   type SigningKey,
   seedOf,
@@ -24,12 +25,14 @@ import {
   signText,
 } from "@claudemesh/mesh";
 import { parseRegistration, parseSessionPatch } from "@claudemesh/registry";
+import { freePort, type NatsServer, startNatsServer } from "@claudemesh/testkit";
 import { Ajv2020, type ValidateFunction } from "ajv/dist/2020.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type RunningDaemon, startDaemon } from "../../src/daemon.js";
 import { KEEPALIVE_MS } from "../../src/events/event-hub.js";
 import { DEFAULT_RING_SIZE } from "../../src/events/event-log.js";
 import { MAX_BODY_BYTES } from "../../src/http/body.js";
+import { parseMeshAddRequest } from "../../src/http/mesh-routes.js";
 import { createRoutes, type RouteDeps } from "../../src/http/routes.js";
 import { createHttpServer } from "../../src/http/server.js";
 import { createLogger } from "../../src/logger.js";
@@ -240,6 +243,7 @@ function start(): Promise<RunningDaemon> {
 }
 
 beforeAll(async () => {
+  unreachableNats = `nats://127.0.0.1:${await freePort()}`;
   dir = tempDir("cmo-");
   daemon = await start();
   socket = daemon.socketPath;
@@ -255,9 +259,13 @@ const OWNER = token(0xa11ce);
 const JSON_TYPE = { "content-type": "application/json" };
 /** A well-formed message id that names no message. */
 const SAMPLE_ID = "0190d3a2-7b1c-7a3e-8f00-5c2d9e1b4a70";
+/** A mesh name that is never bound. */
+const SAMPLE_MESH = "probe.mesh";
+/** A NATS address nothing listens on: a free port, found once. */
+let unreachableNats = "nats://127.0.0.1:1";
 
 /** A path of the document as a request target: its `{id}` filled in. */
-const concrete = (path: string): string => path.replaceAll("{id}", SAMPLE_ID);
+const concrete = (path: string): string => path.replaceAll("{id}", SAMPLE_ID).replaceAll("{name}", SAMPLE_MESH);
 
 interface Call {
   method: string;
@@ -290,6 +298,8 @@ function callOf(method: string, path: string): Call {
     case "POST /v1/messages":
       // From a plain shell: no token.
       return call(JSON_TYPE, { to: "probe", text: "hello" });
+    case "POST /v1/meshes":
+      return call(JSON_TYPE, { name: SAMPLE_MESH, servers: [unreachableNats] });
     default:
       return call({});
   }
@@ -1378,6 +1388,8 @@ describe("every operation answers as documented", () => {
       "PATCH /v1/sessions/me": { fields: { summary: "big" }, headers: authorized(tok), status: 200 },
       "POST /v1/messages": { fields: { to: "big", text: "x" }, headers: authorized(tok), status: 202 },
       "POST /v1/inbox/mark": { fields: { ids: [SAMPLE_ID], state: "surfaced" }, headers: authorized(tok), status: 200 },
+      // Read whole and checked: nothing answers at that address.
+      "POST /v1/meshes": { fields: { name: "big.mesh", servers: [unreachableNats] }, headers: {}, status: 502 },
     };
     expect(withBody.map(({ method, path }) => `${method} ${path}`).sort()).toEqual(Object.keys(bodies).sort());
     for (const { method, path } of withBody) {
@@ -1665,6 +1677,165 @@ describe("the event stream", () => {
       replay.close();
     }
     for (const stream of Object.values(streams)) stream.close();
+  });
+});
+
+describe("MeshAddRequest holds the same field rules as the daemon's parseMeshAddRequest and parseMeshBinding", () => {
+  const base = { name: "team", servers: ["nats://nats.example.com:4222"] };
+  const FP = `SHA256:${"A".repeat(43)}`;
+  /** Accepted by the daemon's two parsers (the one of the body's types, the one of the binding)? */
+  const accepted = (body: unknown): { ok: boolean; why: string } => {
+    try {
+      const parsed = parseMeshBinding(parseMeshAddRequest(body), 0);
+      return { ok: parsed.ok, why: parsed.ok ? "ok" : parsed.error };
+    } catch (error) {
+      return { ok: false, why: (error as Error).message };
+    }
+  };
+  const cases: [string, unknown][] = [
+    ["minimal", base],
+    ["every field", { ...base, token_file: "/run/t", tls_ca: "/etc/ca.pem", trust_members: [FP, FP], extra: 1 }],
+    ["creds", { ...base, creds: "/c.creds" }],
+    ["nkey", { ...base, nkey_seed_file: "/seed" }],
+    ["16 servers", { ...base, servers: Array.from({ length: 16 }, (_, i) => `nats://h${i}:4222`) }],
+    ["17 servers", { ...base, servers: Array.from({ length: 17 }, (_, i) => `nats://h${i}:4222`) }],
+    ["no servers", { ...base, servers: [] }],
+    ["servers a string", { ...base, servers: "nats://h:1" }],
+    ["server a number", { ...base, servers: [4222] }],
+    ["no name", { servers: base.servers }],
+    ["name upper", { ...base, name: "Team" }],
+    ["name 65", { ...base, name: "a".repeat(65) }],
+    ["name number", { ...base, name: 5 }],
+    ["creds and token", { ...base, creds: "/a", token_file: "/b" }],
+    ["token and nkey", { ...base, token_file: "/a", nkey_seed_file: "/b" }],
+    ["relative creds", { ...base, creds: "c.creds" }],
+    ["relative tls_ca", { ...base, tls_ca: "ca.pem" }],
+    ["token_file a number", { ...base, token_file: 1 }],
+    ["token_file null", { ...base, token_file: null }],
+    ["trust_members not a fingerprint", { ...base, trust_members: ["SHA256:short"] }],
+    ["trust_members a string", { ...base, trust_members: FP }],
+    [
+      "257 trusted members",
+      {
+        ...base,
+        trust_members: Array.from(
+          { length: 257 },
+          (_, i) => `SHA256:${"A".repeat(40)}${i.toString(36).padStart(3, "0")}`,
+        ),
+      },
+    ],
+    ["array", [base]],
+    ["null", null],
+  ];
+
+  it.each(cases)("%s: the schema accepts it exactly when the daemon's parsers do", (_, body) => {
+    const { ok, why } = accepted(body);
+    const validate = validator(componentSchema("MeshAddRequest"));
+    const valid = validate(body);
+    expect(valid, `schema ${ajv.errorsText(validate.errors)}; parser ${why}`).toBe(ok);
+  });
+
+  it("leaves the form of a server address to the daemon, as documented", () => {
+    for (const server of ["http://h:1", "nats://user:pw@h:1", "nats://h:1/path", "nats://"]) {
+      const body = { ...base, servers: [server] };
+      expect(validator(componentSchema("MeshAddRequest"))(body), server).toBe(true);
+      expect(accepted(body).ok, server).toBe(false);
+    }
+    expect(componentSchema("MeshAddRequest")["description"]).toMatch(/server address is checked by the daemon/);
+  });
+});
+
+describe("meshes bound to NATS answer as documented", () => {
+  let nats: NatsServer;
+  beforeAll(async () => {
+    nats = await startNatsServer({ dir: tempDir("cmo-nats-") });
+  });
+  afterAll(async () => {
+    await nats?.stop();
+  });
+
+  const post = async (body: string | Json, contentType = "application/json") => {
+    const res = await http(socket, "POST", "/v1/meshes", {
+      headers: { "content-type": contentType },
+      body: typeof body === "string" ? body : JSON.stringify(body),
+    });
+    check("POST", "/v1/meshes", res);
+    return res;
+  };
+  const getOne = async (name: string) => {
+    const res = await http(socket, "GET", `/v1/meshes/${encodeURIComponent(name)}`);
+    check("GET", "/v1/meshes/{name}", res);
+    return res;
+  };
+  const list = async () => {
+    const res = await http(socket, "GET", "/v1/meshes");
+    check("GET", "/v1/meshes", res);
+    expect(res.status, res.text).toBe(200);
+    return (res.json() as { meshes: Json[] }).meshes;
+  };
+
+  it("201, 200, 409 and 404: bound, listed, shown, refused twice, removed", async () => {
+    const FP = `SHA256:${"B".repeat(43)}`;
+    expect((await list()).map((m) => m["name"])).not.toContain("team.oa");
+    const added = await post({ name: "team.oa", servers: [nats.url.replace("nats://", "")], trust_members: [FP] });
+    expect(added.status, added.text).toBe(201);
+    expect(added.json()).toMatchObject({
+      name: "team.oa",
+      servers: [nats.url],
+      credentials: null,
+      tls_ca: null,
+      trust_members: [FP],
+      status: { state: expect.stringMatching(/^(connecting|connected)$/) },
+    });
+    await waitFor(
+      async () => ((await getOne("team.oa")).json() as { status: { state: string } }).status.state === "connected",
+      "the bound mesh's link to connect",
+    );
+    const shown = (await getOne("team.oa")).json() as Json;
+    expect(shown["status"]).toMatchObject({ state: "connected", server: `127.0.0.1:${nats.port}` });
+    expect((await list()).find((m) => m["name"] === "team.oa")).toEqual(shown);
+
+    const again = await post({ name: "team.oa", servers: [nats.url] });
+    expect([again.status, errorOf(again).code]).toEqual([409, "mesh_already_bound"]);
+
+    const removed = await http(socket, "DELETE", "/v1/meshes/team.oa");
+    check("DELETE", "/v1/meshes/{name}", removed);
+    expect([removed.status, removed.json()]).toEqual([200, { removed: "team.oa" }]);
+    for (const method of ["GET", "DELETE"]) {
+      for (const name of ["team.oa", "never.bound", "Not A Mesh", "%E2%9C%93"]) {
+        const res = await http(socket, method, `/v1/meshes/${name.replaceAll(" ", "%20")}`);
+        check(method, "/v1/meshes/{name}", res);
+        expect([res.status, errorOf(res).code], `${method} ${name}`).toEqual([404, "mesh_not_bound"]);
+      }
+    }
+    expect((await list()).map((m) => m["name"])).not.toContain("team.oa");
+  });
+
+  it("400 and 502 on POST /v1/meshes, each as documented, and nothing is bound by a refusal", async () => {
+    const empty = join(tempDir("cmo-creds-"), "empty-token");
+    writeFileSync(empty, "", { mode: 0o600 });
+    const cases: [string, string, string?][] = [
+      [JSON.stringify({ name: "x", servers: [nats.url] }), "bad_request", "text/plain"],
+      ["", "invalid_json"],
+      ["{", "invalid_json"],
+      ["[]", "invalid_field"],
+      [JSON.stringify({ servers: [nats.url] }), "invalid_field"],
+      [JSON.stringify({ name: "Upper", servers: [nats.url] }), "invalid_field"],
+      [JSON.stringify({ name: "x", servers: [] }), "invalid_field"],
+      [JSON.stringify({ name: "x", servers: [nats.url], creds: "relative" }), "invalid_field"],
+      [JSON.stringify({ name: "x", servers: [nats.url], creds: "/a", token_file: "/b" }), "invalid_field"],
+      [JSON.stringify({ name: "x", servers: [nats.url], trust_members: ["nope"] }), "invalid_field"],
+      [JSON.stringify({ name: "x", servers: ["http://h:1"] }), "invalid_field"],
+      [JSON.stringify({ name: "x", servers: [nats.url], token_file: empty }), "credentials_file"],
+      [JSON.stringify({ name: "x", servers: [nats.url], token_file: `${empty}.missing` }), "credentials_file"],
+      [JSON.stringify({ name: "x", servers: [unreachableNats] }), "nats_unreachable"],
+    ];
+    for (const [body, code, contentType] of cases) {
+      const res = await post(body, contentType);
+      expect(errorOf(res).code, body.slice(0, 80)).toBe(code);
+      expect(res.status).toBe(code.startsWith("nats_") ? 502 : 400);
+    }
+    expect((await list()).map((m) => m["name"])).not.toContain("x");
   });
 });
 
