@@ -167,10 +167,14 @@ async function startHoldingLock(
         service: m.service,
         persisted: () => m.persisted(),
         sealing,
-        onPeer: (change, peer) => {
+        onPeer: (change, peer, cause) => {
           hub.publish(eventLog.append(remoteSessionEvent(change, toRemoteSession(peer))));
+          if (change === "added") metrics.countRemotePeer("arrived");
+          if (change !== "removed") return;
+          metrics.countRemotePeer(cause ?? "deleted");
+          logger.info("remote session removed", { session_id: peer.session_id, mesh: peer.mesh, cause });
           // Gone from here: messages to its id wait for it (and go out, re-sealed, when it is back).
-          if (change === "removed") m.forget(peer);
+          m.forget(peer);
         },
         onPresenceRefused: (reason) => metrics.countRemoteRefusal("presence", reason),
         onFrameRefused: (reason) => metrics.countRemoteRefusal("frame", reason),

@@ -59,6 +59,7 @@ export class DaemonMetrics {
   readonly messageStates = new LabeledCounts();
   readonly messageRejections = new LabeledCounts();
   readonly remoteRefusals = new LabeledCounts();
+  readonly remotePeerChanges = new LabeledCounts();
   // Sweep durations observed before the first scrape; afterwards they go to the histogram.
   #pendingSweeps: number[] = [];
   #observeSweep: ((seconds: number) => void) | undefined;
@@ -90,6 +91,11 @@ export class DaemonMetrics {
   /** A remote presence or frame refused (forged, tampered, untrusted, stale key…). */
   countRemoteRefusal(kind: "presence" | "frame", reason: string): void {
     this.remoteRefusals.inc({ kind, reason });
+  }
+
+  /** A remote session arrived, or left and why (deleted, expired, dead_daemon, unbound). */
+  countRemotePeer(change: string): void {
+    this.remotePeerChanges.inc({ change });
   }
 
   countRequest(route: string, method: string, status: number): void {
@@ -186,6 +192,12 @@ export class DaemonMetrics {
       "Remote presences and message frames refused, by kind and reason",
       ["kind", "reason"],
       this.remoteRefusals,
+    );
+    counter(
+      "claudemesh_remote_peer_changes_total",
+      "Remote sessions arrived, and removed by cause (deleted, expired, dead_daemon, unbound)",
+      ["change"],
+      this.remotePeerChanges,
     );
     const remote = () =>
       sources.remote?.() ?? { remotePeers: 0, outbox: 0, published: 0, received: 0, presences: 0, linksConnected: 0 };

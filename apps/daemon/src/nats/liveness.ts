@@ -9,9 +9,13 @@ import type { NatsConnection, Subscription } from "@nats-io/transport-node";
 import type { LinkLogger } from "./link.js";
 
 export const LIVENESS_TIMINGS = {
-  everyMs: 400,
-  /** A first "no responders" is confirmed by a second this much later. */
-  confirmMs: 300,
+  everyMs: 300,
+  /**
+   * A first "no responders" is confirmed twice, this much apart: a daemon whose connection only
+   * blinked (nats.js is back within ~250 ms) answers again and does not flap; one that is gone is
+   * judged ~0.6–0.9 s after it went.
+   */
+  confirmMs: 275,
   requestTimeoutMs: 2_000,
   /** After our own (re)connect: subscriptions of others may still be propagating. */
   graceMs: 3_000,
@@ -93,8 +97,10 @@ export class Liveness {
   async #probe(daemon: string): Promise<void> {
     try {
       if (await this.#ask(daemon)) return;
-      await new Promise((r) => setTimeout(r, this.#o.confirmMs ?? LIVENESS_TIMINGS.confirmMs).unref());
-      if (Date.now() < this.#judgeFrom || (await this.#ask(daemon))) return;
+      for (let confirm = 0; confirm < 2; confirm++) {
+        await new Promise((r) => setTimeout(r, this.#o.confirmMs ?? LIVENESS_TIMINGS.confirmMs).unref());
+        if (Date.now() < this.#judgeFrom || (await this.#ask(daemon))) return;
+      }
       if (Date.now() < this.#judgeFrom) return;
       this.#o.logger.info("remote daemon gone (no responders)", { mesh: this.#o.mesh, daemon });
       this.#o.onDead(daemon);

@@ -23,9 +23,12 @@ import type { LinkLogger } from "./link.js";
 import { loadKv } from "./load.js";
 import type { SealingKeys } from "./sealing-keys.js";
 
-export const PRESENCE_TIMINGS = { refreshMs: 5_000, bucketTtlMs: 15_000, checkEveryMs: 1_000 } as const;
+export const PRESENCE_TIMINGS = { refreshMs: 5_000, bucketTtlMs: 15_000, checkEveryMs: 1_000, graceMs: 3_000 } as const;
 
 export type RemoteChange = "added" | "updated" | "removed";
+/** Why a remote session was dropped: its key deleted (it went, or its daemon stopped cleanly), not
+ * refreshed and gone from the bucket, its daemon found dead, or the mesh unbound here. */
+export type RemovalCause = "deleted" | "expired" | "dead_daemon" | "unbound";
 
 export interface PresenceSyncOptions {
   readonly mesh: string;
@@ -40,8 +43,10 @@ export interface PresenceSyncOptions {
   readonly refreshMs?: number;
   readonly bucketTtlMs?: number;
   readonly checkEveryMs?: number;
+  /** After our own (re)connect, how long before an unrefreshed key is judged: peers republish first. */
+  readonly graceMs?: number;
   /** A remote session came, changed or went. */
-  readonly onRemote: (change: RemoteChange, presence: RemotePresence) => void;
+  readonly onRemote: (change: RemoteChange, presence: RemotePresence, cause?: RemovalCause) => void;
   readonly onRefused: (reason: PresenceRefusal) => void;
 }
 
@@ -57,6 +62,7 @@ export class PresenceSync {
   #unsubscribe: (() => void) | undefined;
   #closed = false;
   #published = 0;
+  #judgeFrom = Number.POSITIVE_INFINITY;
 
   constructor(options: PresenceSyncOptions) {
     this.#o = options;
@@ -85,6 +91,7 @@ export class PresenceSync {
     }
     if (this.#closed) return;
     this.#kv = kv;
+    this.linkUp();
     await this.#clearStale(kv);
     this.publishAll();
     await this.#startWatch(kv);
@@ -114,6 +121,16 @@ export class PresenceSync {
     })().catch((error: unknown) => {
       if (!this.#closed) this.#o.logger.warn("presence watch ended", { mesh: this.#o.mesh, error: messageOf(error) });
     });
+  }
+
+  /** Our link is back: republish at once, and judge unrefreshed keys again after the grace. */
+  linkUp(): void {
+    this.#judgeFrom = this.#now() + (this.#o.graceMs ?? PRESENCE_TIMINGS.graceMs);
+  }
+
+  /** Our link is down: nothing we cannot read is judged gone. */
+  linkDown(): void {
+    this.#judgeFrom = Number.POSITIVE_INFINITY;
   }
 
   /** Puts every live session of this mesh again (the refresh; also after a reconnect). */
@@ -183,7 +200,7 @@ export class PresenceSync {
     const { directory, onRemote } = this.#o;
     if (entry.operation !== "PUT") {
       const removed = directory.remove(at.session, at.daemon);
-      if (removed !== undefined) onRemote("removed", removed);
+      if (removed !== undefined) onRemote("removed", removed, "deleted");
       return;
     }
     let raw: unknown;
@@ -216,7 +233,7 @@ export class PresenceSync {
   /** Overdue keys, confirmed with the bucket: still there → believed again; gone → dropped. */
   #confirmOverdue(): void {
     const kv = this.#kv;
-    if (kv === undefined) return;
+    if (kv === undefined || this.#now() < this.#judgeFrom) return;
     for (const presence of this.#o.directory.overdue(this.#now())) {
       const key = presenceKey(presence.mesh, presence.daemon, presence.session_id);
       this.#o.directory.extend(presence.session_id, this.#now()); // one confirmation at a time
@@ -227,7 +244,7 @@ export class PresenceSync {
             return;
           }
           const removed = this.#o.directory.remove(presence.session_id, presence.daemon);
-          if (removed !== undefined) this.#o.onRemote("removed", removed);
+          if (removed !== undefined) this.#o.onRemote("removed", removed, "expired");
         },
         (error: unknown) => {
           // Not reachable now: judge nothing (a short reconnect must not make peers flap).

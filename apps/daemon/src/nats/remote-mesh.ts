@@ -21,7 +21,7 @@ import type { LinkLogger, NatsLink } from "./link.js";
 import { Liveness } from "./liveness.js";
 import { loadJetStream } from "./load.js";
 import { Outbox } from "./outbox.js";
-import { PresenceSync, type RemoteChange } from "./presence-sync.js";
+import { PresenceSync, type RemoteChange, type RemovalCause } from "./presence-sync.js";
 import { ReceiptSender } from "./receipts.js";
 import type { SealingKeys } from "./sealing-keys.js";
 
@@ -38,7 +38,7 @@ export interface RemoteMeshDeps {
   readonly sealing: SealingKeys;
   readonly logger: LinkLogger;
   /** A remote session came, changed or went. */
-  readonly onPeer?: (change: RemoteChange, presence: RemotePresence) => void;
+  readonly onPeer?: (change: RemoteChange, presence: RemotePresence, cause?: RemovalCause) => void;
   readonly onPresenceRefused?: (reason: PresenceRefusal) => void;
   readonly onFrameRefused?: (reason: InboundRefusal) => void;
   /** Tests shorten these. */
@@ -83,9 +83,9 @@ export class RemoteMesh {
     const mesh = binding.name;
     const { self, logger } = deps;
     const trust = trustOf(binding, deps.member);
-    const onRemote = (change: RemoteChange, presence: RemotePresence) => {
+    const onRemote = (change: RemoteChange, presence: RemotePresence, cause?: RemovalCause) => {
       if (change !== "removed") this.#outbox.onPresence(presence.session_id);
-      deps.onPeer?.(change, presence);
+      deps.onPeer?.(change, presence, cause);
     };
     this.#presence = new PresenceSync({
       mesh,
@@ -107,7 +107,7 @@ export class RemoteMesh {
       logger,
       daemons: () => this.directory.daemons(),
       onDead: (daemon) => {
-        for (const presence of this.directory.removeDaemon(daemon)) onRemote("removed", presence);
+        for (const presence of this.directory.removeDaemon(daemon)) onRemote("removed", presence, "dead_daemon");
       },
       ...(deps.timings?.livenessEveryMs !== undefined && { everyMs: deps.timings.livenessEveryMs }),
       ...(deps.timings?.livenessGraceMs !== undefined && { graceMs: deps.timings.livenessGraceMs }),
@@ -170,6 +170,7 @@ export class RemoteMesh {
     if (this.#closed) return;
     if (state !== "connected") {
       this.#liveness.disconnected();
+      this.#presence.linkDown();
       return;
     }
     const nc = this.link.connection;
@@ -181,6 +182,7 @@ export class RemoteMesh {
     }
     // The same connection, back after a reconnect: what waits goes again; judge peers after a grace.
     this.#liveness.connected();
+    this.#presence.linkUp();
     this.#presence.publishAll();
     this.#outbox.resume();
     this.#receipts.flush();
@@ -224,6 +226,6 @@ export class RemoteMesh {
     this.#outbox.detach();
     this.#receipts.detach();
     await this.link.close();
-    for (const presence of this.directory.clear()) this.#deps.onPeer?.("removed", presence);
+    for (const presence of this.directory.clear()) this.#deps.onPeer?.("removed", presence, "unbound");
   }
 }

@@ -47,6 +47,15 @@ async function meshStatus(socket: string): Promise<{ state: string; outbox: numb
   return (res.json() as { status: { state: string; outbox: number; remote_peers: number } }).status;
 }
 
+/** Remote sessions B dropped, whatever the cause. */
+async function departures(socket: string): Promise<number> {
+  let n = 0;
+  for (const cause of ["deleted", "expired", "dead_daemon"]) {
+    n += await metricOf(socket, "claudemesh_remote_peer_changes_total", { change: cause });
+  }
+  return n;
+}
+
 const seesRemote = async (socket: string, tok: string, id: string) =>
   (await peersOf(socket, tok)).some((p) => p.session_id === id && p.origin === "remote");
 
@@ -130,6 +139,8 @@ describe("the server restarted while 2,000 messages flow", () => {
       30_000,
     );
     expect(await metricOf(b.socketPath, "claudemesh_outbox_depth")).toBe(0);
+    // No flapping: A's sessions were never dropped from B's peers across the restart.
+    expect(await departures(b.socketPath)).toBe(0);
   }, 120_000);
 });
 
@@ -158,6 +169,7 @@ describe("the server hung, then down", () => {
       "every message sent during the pause",
       60_000,
     );
+    expect(await departures(b.socketPath)).toBe(0); // a hung server judges nobody dead
   }, 120_000);
 
   it("down 30 s: the local mesh works, the outbox holds the remote sends and drains after", async () => {
