@@ -1,6 +1,7 @@
-// One-shot calls to the daemon for the peer commands, with the contract's errors turned into
-// the CLI's exit codes: unknown recipient or message 4, ambiguous recipient 2 (candidates named),
-// bad input 2, a token that names no live session 4, rate limited 1.
+// One-shot calls to the daemon for the peer and mesh commands, with the contract's errors turned
+// into the CLI's exit codes: unknown recipient, message or bound mesh 4, ambiguous recipient 2
+// (candidates named), bad input (a credentials file included) 2, a token that names no live
+// session 4, rate limited, a mesh already bound or a NATS server that failed its check 1.
 import { ApiError, type ErrorBody, requestJson } from "@claudemesh/client";
 import type { CliContext } from "./context.js";
 import { daemonCallError, ensureDaemon, REQUEST_TIMEOUT_MS } from "./daemon-control.js";
@@ -24,6 +25,7 @@ export function refusal(error: ApiError): CliError {
   switch (error.code) {
     case "unknown_recipient":
     case "not_found":
+    case "mesh_not_bound":
       return new CliError(error.message, EXIT.notFound);
     case "ambiguous_recipient": {
       const candidates = candidatesOf(error);
@@ -32,6 +34,7 @@ export function refusal(error: ApiError): CliError {
     case "invalid_field":
     case "invalid_json":
     case "payload_too_large":
+    case "credentials_file":
       return new CliError(error.message, EXIT.usage);
     case "unauthorized":
       return new CliError("this session is not registered with the daemon (it has ended)", EXIT.notFound);

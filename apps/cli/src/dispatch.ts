@@ -46,6 +46,14 @@ async function execute(ctx: CliContext, inv: Invocation): Promise<number> {
       return (await import("./commands/inbox.js")).inboxCommand(ctx, inv.options);
     case "message":
       return (await import("./commands/send.js")).messageCommand(ctx, inv.id, inv.options);
+    case "mesh add":
+      return (await import("./commands/mesh.js")).meshAddCommand(ctx, inv.mesh, inv.options);
+    case "mesh list":
+      return (await import("./commands/mesh.js")).meshListCommand(ctx, inv.options);
+    case "mesh status":
+      return (await import("./commands/mesh.js")).meshStatusCommand(ctx, inv.mesh, inv.options);
+    case "mesh remove":
+      return (await import("./commands/mesh.js")).meshRemoveCommand(ctx, inv.mesh);
     case "doctor":
       return (await import("./commands/doctor.js")).doctorCommand(ctx, inv.options);
     case "completion":

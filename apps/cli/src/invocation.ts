@@ -4,6 +4,7 @@ import type { McpScope } from "./claude-code.js";
 import type { Shell } from "./commands/completion.js";
 import type { InboxOptions } from "./commands/inbox.js";
 import type { LaunchOptions } from "./commands/launch.js";
+import type { MeshAddOptions } from "./commands/mesh.js";
 import type { StatusOptions } from "./commands/peers.js";
 import type { SendOptions } from "./commands/send.js";
 
@@ -34,6 +35,10 @@ export type Invocation =
   | { readonly name: "send"; readonly to: string; readonly words: readonly string[]; readonly options: SendOptions }
   | { readonly name: "inbox"; readonly options: InboxOptions }
   | { readonly name: "message"; readonly id: string; readonly options: { readonly json?: boolean } }
+  | { readonly name: "mesh add"; readonly mesh: string; readonly options: MeshAddOptions }
+  | { readonly name: "mesh list"; readonly options: { readonly json?: boolean } }
+  | { readonly name: "mesh status"; readonly mesh?: string; readonly options: { readonly json?: boolean } }
+  | { readonly name: "mesh remove"; readonly mesh: string }
   | { readonly name: "daemon install"; readonly options: { readonly force?: boolean; readonly dryRun?: boolean } }
   | { readonly name: "daemon uninstall" }
   | { readonly name: "doctor"; readonly options: { readonly json?: boolean; readonly fix?: boolean } }

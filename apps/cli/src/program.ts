@@ -4,6 +4,7 @@ import { Argument, Command, CommanderError, InvalidArgumentError, Option } from 
 import type { Shell } from "./commands/completion.js";
 import type { InboxOptions } from "./commands/inbox.js";
 import type { LaunchOptions } from "./commands/launch.js";
+import type { MeshAddOptions } from "./commands/mesh.js";
 import type { StatusOptions } from "./commands/peers.js";
 import type { SendOptions } from "./commands/send.js";
 import { CliError, EXIT } from "./exit-codes.js";
@@ -262,6 +263,84 @@ export function buildProgram(invoke: (inv: Invocation) => void): Command {
       .option("--json", 'print {"message":…}')
       .action((id: string, options) => invoke({ name: "message", id, options })),
     "claudemesh message 0193e2c1-4b5a-7c00-8a3e-1f2b3c4d5e6f",
+  );
+
+  const mesh = example(
+    program
+      .command("mesh")
+      .summary("bind meshes to NATS servers, so that they span machines")
+      .description(
+        "A mesh is local to this machine until it is bound to a NATS server; then the sessions of every daemon " +
+          "bound to it are peers, and messages between machines are end-to-end encrypted. Secrets stay in files: " +
+          "the daemon records their paths, never their contents.",
+      ),
+    "claudemesh mesh add team --nats nats://nats.example.com:4222 --creds ~/team.creds",
+    "claudemesh mesh status",
+  );
+  example(
+    mesh
+      .command("add")
+      .summary("bind a mesh to NATS servers (checked before it is recorded)")
+      .description(
+        "Bind a mesh to one or more NATS servers. The daemon connects once first: the servers must accept the " +
+          "credentials and have JetStream, or nothing is recorded (exit 1, with what to fix). Give at most one of " +
+          "--creds, --token-file and --nkey-seed-file; relative paths are taken from the current directory. With " +
+          "--trust-member, presence and messages of other member keys are ignored.",
+      )
+      .argument("<name>", "the mesh (1–64 of a-z 0-9 . _ -)")
+      .option("--nats <url>", "a server, nats://HOST:PORT or tls://HOST:PORT (repeatable)", collect, [])
+      .option("--creds <file>", "a NATS user creds file (as nsc writes it)")
+      .option("--token-file <file>", "a file holding the server's token")
+      .option("--nkey-seed-file <file>", "a file holding a user nkey seed (SU…)")
+      .option("--tls-ca <file>", "the CA that signed the server's certificate")
+      .option(
+        "--trust-member <fingerprint>",
+        "a member key to trust, SHA256:… as whoami shows it (repeatable)",
+        collect,
+        [],
+      )
+      .option("--json", "print the bound mesh as the API returns it")
+      .action((name: string, options: MeshAddOptions) => invoke({ name: "mesh add", mesh: name, options })),
+    "claudemesh mesh add team --nats nats://10.0.0.5:4222 --token-file ~/.config/claudemesh/team.token",
+    "claudemesh mesh add team --nats tls://nats.example.com:4222 --creds team.creds --tls-ca ca.pem",
+  );
+  example(
+    mesh
+      .command("list")
+      .alias("ls")
+      .summary("every bound mesh and its link")
+      .description(
+        "List the meshes bound to NATS servers: MESH, STATE, SERVER, RTT, REMOTE PEERS, OUTBOX (messages to other " +
+          "machines not yet stored by the server). A table on a terminal, tab-separated when piped.",
+      )
+      .option("--json", 'print {"meshes":[…]} as the API returns it')
+      .action((options) => invoke({ name: "mesh list", options })),
+    "claudemesh mesh list --json",
+  );
+  example(
+    mesh
+      .command("status")
+      .summary("one bound mesh's link and binding (or every mesh)")
+      .description(
+        "Show a bound mesh: its link's state, server, round trip, remote peers and outbox, then its servers, " +
+          "credentials file, CA and trusted members. Without a name, every bound mesh as `mesh list` shows them. " +
+          "Exit 4 when the mesh is not bound.",
+      )
+      .argument("[name]", "the mesh")
+      .option("--json", 'print the mesh (or {"meshes":[…]}) as the API returns it')
+      .action((name: string | undefined, options) =>
+        invoke({ name: "mesh status", ...(name !== undefined && { mesh: name }), options }),
+      ),
+    "claudemesh mesh status team",
+  );
+  example(
+    mesh
+      .command("remove")
+      .summary("unbind a mesh: it is local to this machine again")
+      .description("Unbind a mesh from its NATS servers; its remote peers disappear. Exit 4 when it is not bound.")
+      .argument("<name>", "the mesh")
+      .action((name: string) => invoke({ name: "mesh remove", mesh: name })),
+    "claudemesh mesh remove team",
   );
   example(
     daemon

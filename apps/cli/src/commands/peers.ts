@@ -22,7 +22,7 @@ function bold(ctx: CliContext, text: string): string {
 }
 
 /** Columns with a bold header on a terminal, TSV without a header when piped. */
-function table(ctx: CliContext, headers: readonly string[], rows: readonly (readonly string[])[]): string {
+export function table(ctx: CliContext, headers: readonly string[], rows: readonly (readonly string[])[]): string {
   if (!ctx.stdout.isTTY) return renderTsv(rows);
   const text = renderTable(headers, rows);
   const newline = text.indexOf("\n");
@@ -30,7 +30,7 @@ function table(ctx: CliContext, headers: readonly string[], rows: readonly (read
 }
 
 /** `key: value` lines for a person; one TSV line of the values when piped. */
-function fields(ctx: CliContext, pairs: readonly [string, string][]): string {
+export function fields(ctx: CliContext, pairs: readonly [string, string][]): string {
   if (!ctx.stdout.isTTY) return renderTsv([pairs.map(([, value]) => value)]);
   const width = Math.max(...pairs.map(([key]) => key.length)) + 2;
   return pairs.map(([key, value]) => `${bold(ctx, `${key}:`.padEnd(width))}${value}\n`).join("");
