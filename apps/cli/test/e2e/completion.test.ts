@@ -41,6 +41,9 @@ const NAMES = [
   "inbox",
   "whoami",
   "message",
+  "mesh",
+  "add",
+  "remove",
 ];
 
 /** Writes the script and a `claudemesh` wrapper running the CLI under test; returns their paths. */
@@ -127,6 +130,7 @@ describe.concurrent("completion", () => {
       "status",
       "whoami",
       "message",
+      "mesh",
       "doctor",
       "completion",
       "install",
@@ -153,6 +157,18 @@ describe.concurrent("completion", () => {
       "--help",
     ]);
     expect(completeBash(sb, script, bin, ["claudemesh", "completion", ""])).toEqual(["bash", "zsh", "fish", "--help"]);
+    expect(completeBash(sb, script, bin, ["claudemesh", "mesh", ""])).toEqual([
+      "add",
+      "list",
+      "status",
+      "remove",
+      "--help",
+    ]);
+    expect(completeBash(sb, script, bin, ["claudemesh", "mesh", "add", "team", "--t"])).toEqual([
+      "--token-file",
+      "--tls-ca",
+      "--trust-member",
+    ]);
     expect(completeBash(sb, script, bin, ["claudemesh", "daemon", "install", "--d"])).toEqual(["--dry-run"]);
     expect(completeBash(sb, script, bin, ["claudemesh", "launch", "--name", "x", "--session-id", ""]).sort()).toEqual([
       "api:1",
