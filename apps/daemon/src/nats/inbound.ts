@@ -47,7 +47,6 @@ export interface InboundOptions {
   readonly persisted: () => Promise<void>;
   readonly logger: LinkLogger;
   readonly onRefused: (reason: InboundRefusal) => void;
-  readonly onReceived: () => void;
   readonly now?: () => number;
 }
 
@@ -113,13 +112,41 @@ export class Inbound {
     const messages = await consumer.consume({ max_messages: 256 });
     this.#messages = messages;
     void (async () => {
-      for await (const m of messages) await this.#handle(m);
-    })().catch((error: unknown) => {
-      if (!this.#closed) this.#o.logger.warn("message consumer ended", { mesh: this.#o.mesh, error: messageOf(error) });
-    });
+      // Each frame is taken synchronously, in stream order; its ack waits for the journal, and
+      // the next frame does not: one journal write covers everything taken meanwhile.
+      for await (const m of messages) this.#handle(m);
+    })()
+      .catch((error: unknown) => {
+        if (!this.#closed)
+          this.#o.logger.warn("message consumer failed", { mesh: this.#o.mesh, error: messageOf(error) });
+      })
+      .finally(() => {
+        // Ended without us closing it (the consumer was deleted, the stream purged): start over.
+        if (this.#closed || this.#messages !== messages) return;
+        this.#o.logger.warn("message consumer ended; attaching again", { mesh: this.#o.mesh });
+        this.#messages = undefined;
+        setTimeout(() => {
+          if (!this.#closed && this.#messages === undefined) {
+            this.attach(js, jsm).catch((error: unknown) =>
+              this.#o.logger.warn("message consumer re-attach failed", { mesh: this.#o.mesh, error: messageOf(error) }),
+            );
+          }
+        }, 2_000).unref();
+      });
   }
 
-  async #handle(m: JsMsg): Promise<void> {
+  /** Acks once what this frame brought is on disk; a failed write leaves it for redelivery. */
+  #ackWhenPersisted(m: JsMsg): void {
+    this.#o.persisted().then(
+      () => m.ack(),
+      (error: unknown) => {
+        this.#o.logger.warn("journal write failed; the frame will be redelivered", { error: messageOf(error) });
+        m.nak(5_000);
+      },
+    );
+  }
+
+  #handle(m: JsMsg): void {
     try {
       const routed = parseStreamSubject(m.subject);
       if (routed === undefined || routed.mesh !== this.#o.mesh || routed.daemon !== this.#o.self) {
@@ -133,8 +160,8 @@ export class Inbound {
         this.#refuse(m, "malformed", "not JSON");
         return;
       }
-      if (routed.kind === "message") await this.#message(m, raw, routed.session);
-      else await this.#receipt(m, raw);
+      if (routed.kind === "message") this.#message(m, raw, routed.session);
+      else this.#receipt(m, raw);
     } catch (error) {
       // Not ours to judge (a store error, a full disk): it comes back after ack_wait.
       this.#o.logger.warn("inbound frame failed; it will be redelivered", {
@@ -151,7 +178,7 @@ export class Inbound {
     m.term();
   }
 
-  async #message(m: JsMsg, raw: unknown, recipient: string): Promise<void> {
+  #message(m: JsMsg, raw: unknown, recipient: string): void {
     const keys = this.#o.sealing.all(recipient);
     if (keys.length === 0) {
       // Sealed to a session of a previous run of this daemon: its sender re-seals for the new key.
@@ -171,16 +198,18 @@ export class Inbound {
       this.#refuse(m, "bad_signature", messageOf(error));
       return;
     }
-    await this.#o.persisted();
+    // A copy seen before brings no store change: its receipt goes again (the first may be lost).
     const stored = this.#o.store.get(envelope.id)?.recipients.find((r) => r.session_id === recipient);
     if (stored !== undefined) this.#o.receipts.queue(envelope.id, envelope.from.member_fingerprint, stored);
-    this.#o.receipts.flush();
     this.#received++;
-    this.#o.onReceived();
-    m.ack();
+    this.#ackWhenPersisted(m);
+    this.#o.persisted().then(
+      () => this.#o.receipts.flush(),
+      () => undefined,
+    );
   }
 
-  async #receipt(m: JsMsg, raw: unknown): Promise<void> {
+  #receipt(m: JsMsg, raw: unknown): void {
     const read = readReceipt(raw, this.#o.mesh);
     if (!read.ok) {
       this.#refuse(m, "bad_receipt", read.detail);
@@ -205,8 +234,7 @@ export class Inbound {
       receipt.updated_at,
       receipt.reason ?? undefined,
     );
-    await this.#o.persisted();
-    m.ack();
+    this.#ackWhenPersisted(m);
   }
 
   detach(): void {

@@ -141,7 +141,6 @@ export class RemoteMesh {
       persisted: deps.persisted,
       logger,
       onRefused: (reason) => deps.onFrameRefused?.(reason),
-      onReceived: () => undefined,
     });
     this.#unsubscribe.push(
       deps.store.subscribe((change) => {
