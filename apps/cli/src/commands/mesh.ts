@@ -97,7 +97,9 @@ export function meshAddRequest(
 
 export const MESH_COLUMNS = ["MESH", "STATE", "SERVER", "RTT", "REMOTE PEERS", "OUTBOX"] as const;
 
-const rttText = (ms: number | null) => (ms === null ? "-" : `${ms < 10 ? ms.toFixed(1) : Math.round(ms)}ms`);
+/** A round trip: whole milliseconds (what NATS measures), a tenth under 10 ms when finer. */
+const rttText = (ms: number | null) =>
+  ms === null ? "-" : `${ms >= 10 || Number.isInteger(ms) ? Math.round(ms) : ms.toFixed(1)}ms`;
 
 /** One row of `mesh list`, in MESH_COLUMNS order. Pure. */
 export function meshRow(view: MeshView): string[] {

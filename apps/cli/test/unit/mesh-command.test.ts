@@ -169,6 +169,8 @@ describe("mesh rows and fields", () => {
   it("a row: MESH STATE SERVER RTT REMOTE PEERS OUTBOX", () => {
     expect(meshRow(view)).toEqual(["team", "connected", "a:4222", "0.4ms", "3", "2"]);
     expect(meshRow({ ...view, status: { ...status, rtt_ms: 42.6 } })[3]).toBe("43ms");
+    expect(meshRow({ ...view, status: { ...status, rtt_ms: 0 } })[3]).toBe("0ms");
+    expect(meshRow({ ...view, status: { ...status, rtt_ms: 3 } })[3]).toBe("3ms");
     expect(meshRow({ ...view, status: null })).toEqual(["team", "not served", "nats://a:4222", "-", "0", "0"]);
     expect(
       meshRow({ ...view, status: { state: "connecting", server: null, rtt_ms: null, remote_peers: 0, outbox: 0 } }),
