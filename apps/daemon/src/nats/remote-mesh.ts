@@ -213,7 +213,7 @@ export class RemoteMesh {
     }
   }
 
-  /** Unbound or the daemon stops: our keys deleted (a clean stop), everything closed, remote peers gone. */
+  /** Unbound or the daemon stops: our keys deleted (a clean stop), everything on the link closed, remote peers gone. */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
@@ -224,7 +224,7 @@ export class RemoteMesh {
     this.#inbound.close();
     this.#outbox.detach();
     this.#receipts.detach();
-    await this.link.close();
+    // The link may be shared with other meshes on the same server: its owner closes it.
     for (const presence of this.directory.clear()) this.#deps.onPeer?.("removed", presence, "unbound");
   }
 }

@@ -1,6 +1,6 @@
-// The daemon's meshes bound to NATS: one live RemoteMesh per binding (its link, presence,
-// delivery and outbox), started when a binding is added or loaded, stopped when it is removed
-// or the daemon stops. The nats client is loaded only once a first mesh is bound. Also the
+// The daemon's meshes bound to NATS: one live RemoteMesh per binding (presence, delivery and
+// outbox), started when a binding is added or loaded, stopped when it is removed or the daemon
+// stops; one connection per server (meshes bound to the same servers, credential and CA share it). The nats client is loaded only once a first mesh is bound. Also the
 // directory of every bound mesh's remote sessions, for addressing and `peers`.
 import type { MeshBinding, MeshPeer, PeerDirectory, RemotePeer } from "@claudemesh/mesh";
 import type { LinkLogger, LinkState, NatsLinkOptions } from "./link.js";
@@ -33,12 +33,19 @@ export interface RemoteMeshesOptions {
 interface Bound {
   readonly binding: MeshBinding;
   readonly link: NatsLink;
+  readonly linkKey: string;
   readonly mesh: RemoteMesh | undefined;
+}
+
+/** Meshes on the same servers with the same credential and CA share one connection. */
+function linkKeyOf(binding: MeshBinding): string {
+  return JSON.stringify([binding.servers, binding.credentials ?? null, binding.tlsCa ?? null]);
 }
 
 export class RemoteMeshes implements PeerDirectory {
   readonly #o: RemoteMeshesOptions;
   readonly #meshes = new Map<string, Bound>();
+  readonly #links = new Map<string, { link: NatsLink; users: number }>();
 
   constructor(options: RemoteMeshesOptions) {
     this.#o = options;
@@ -47,11 +54,18 @@ export class RemoteMeshes implements PeerDirectory {
   /** Starts serving a binding (replacing a running one of the same name). */
   async bind(binding: MeshBinding): Promise<void> {
     await this.unbind(binding.name);
-    const link = new NatsLink({ ...this.#o.link, binding, logger: this.#o.logger });
+    const linkKey = linkKeyOf(binding);
+    let shared = this.#links.get(linkKey);
+    if (shared === undefined) {
+      shared = { link: new NatsLink({ ...this.#o.link, binding, logger: this.#o.logger }), users: 0 };
+      this.#links.set(linkKey, shared);
+    }
+    shared.users++;
+    const { link } = shared;
     const runtime = this.#o.runtime?.();
     const mesh =
       runtime === undefined ? undefined : new RemoteMesh(binding, link, { ...runtime, logger: this.#o.logger });
-    this.#meshes.set(binding.name, { binding, link, mesh });
+    this.#meshes.set(binding.name, { binding, link, linkKey, mesh });
   }
 
   /** Stops serving a mesh; false when it was not bound. */
@@ -59,8 +73,12 @@ export class RemoteMeshes implements PeerDirectory {
     const bound = this.#meshes.get(name);
     if (bound === undefined) return false;
     this.#meshes.delete(name);
-    if (bound.mesh !== undefined) await bound.mesh.close();
-    else await bound.link.close();
+    await bound.mesh?.close();
+    const shared = this.#links.get(bound.linkKey);
+    if (shared !== undefined && --shared.users === 0) {
+      this.#links.delete(bound.linkKey);
+      await shared.link.close();
+    }
     return true;
   }
 

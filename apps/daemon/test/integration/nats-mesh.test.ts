@@ -30,7 +30,7 @@ async function daemonBound(): Promise<RunningDaemon> {
 }
 
 beforeAll(async () => {
-  nats = await startNatsServer({ dir: tempDir(), children });
+  nats = await startNatsServer({ dir: tempDir(), children, monitor: true });
   spy = await connect({ servers: nats.url });
   // Everything that crosses the server, every subject (JetStream and KV included).
   spy.subscribe(">", {
@@ -120,6 +120,35 @@ describe("a mesh across two daemons on one nats-server", () => {
     const res = await http(a.socketPath, "DELETE", "/v1/sessions/me", { headers: authorized(worker) });
     expect(res.status, res.text).toBe(200);
     await waitFor(async () => !(await peersOf(b, web)).some((p) => p.session_id === "s2"), "s2 gone from B");
+  });
+
+  it("keeps one connection per server: two meshes bound to the same one share it", async () => {
+    const connections = async () => {
+      const connz = (await (await fetch(`${nats.monitorUrl}/connz`)).json()) as { connections: { name?: string }[] };
+      return connz.connections.filter((c) => c.name?.startsWith("claudemesh")).length;
+    };
+    expect(await connections()).toBe(2); // A and B
+    const dir = boundDir([
+      { name: MESH, servers: [nats.url] },
+      { name: "other", servers: [nats.url] },
+    ]);
+    const c = await startDaemon({ dir, logger: createLogger({ file: join(dir, "daemon.log") }) });
+    try {
+      const tok = await joinAs(c.socketPath, 9, "other", pid, { display_name: "elsewhere" });
+      await waitFor(async () => (await peersOf(a, api)).some((p) => p.session_id === "s3"), "A to still see web");
+      expect((await peersAt(c.socketPath, tok)).filter((p) => p.origin === "remote")).toEqual([]);
+      // Both of C's meshes attached (each sees the server), then count: one connection, not two.
+      for (const mesh of [MESH, "other"]) {
+        await waitFor(async () => {
+          const res = await http(c.socketPath, "GET", `/v1/meshes/${mesh}`);
+          return (res.json() as { status?: { state: string } }).status?.state === "connected";
+        }, `C's ${mesh} connected`);
+      }
+      await waitFor(async () => (await peersAt(c.socketPath, tok)).length === 0 && (await connections()) >= 3, "C in");
+      expect(await connections()).toBe(3);
+    } finally {
+      await c.shutdown("test over");
+    }
   });
 
   it("no message text ever crossed the server", async () => {
