@@ -21,6 +21,8 @@ const BENCHMARKS = {
   B5: "./b5-rss.mjs",
   B6: "./b6-start.mjs",
   M1: "./m1-messages.mjs",
+  M2: "./m2-remote.mjs",
+  M3: "./m3-presence.mjs",
   M5: "./m5-agents.mjs",
 };
 
