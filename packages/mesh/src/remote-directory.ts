@@ -19,13 +19,18 @@ export interface RemotePeer {
 export type Applied = "added" | "updated" | "stale";
 
 export interface RemoteDirectoryOptions {
-  /** How long a presence stands without a newer copy: 3 × the refresh by default. */
+  /** How long a presence stands without a newer copy. */
   readonly staleAfterMs?: number;
   /** How many departed sessions are remembered. */
   readonly rememberMax?: number;
 }
 
-export const REMOTE_DIRECTORY_DEFAULTS = { staleAfterMs: 15_000, rememberMax: 10_000 } as const;
+/**
+ * A presence is refreshed every 5 s: one not refreshed for 12 s (two refreshes missed, and some
+ * slack) is overdue, so a daemon that vanished without closing its connection is dropped 7–13 s
+ * after its last refresh.
+ */
+export const REMOTE_DIRECTORY_DEFAULTS = { staleAfterMs: 12_000, rememberMax: 10_000 } as const;
 
 function peerOf(p: RemotePresence): MeshPeer {
   return {
@@ -90,10 +95,10 @@ export class RemoteDirectory {
     return [...this.#live.values()].filter((h) => h.deadline <= now).map((h) => h.presence);
   }
 
-  /** Pushes a deadline on (the bucket still holds the key: its daemon is alive but slow). */
-  extend(sessionId: string, now: number): void {
+  /** Pushes a deadline on by `forMs` (while a confirmation is on its way). */
+  extend(sessionId: string, now: number, forMs: number = this.#staleAfterMs): void {
     const held = this.#live.get(sessionId);
-    if (held !== undefined) this.#live.set(sessionId, { ...held, deadline: now + this.#staleAfterMs });
+    if (held !== undefined) this.#live.set(sessionId, { ...held, deadline: now + forMs });
   }
 
   get(sessionId: string): RemotePeer | undefined {

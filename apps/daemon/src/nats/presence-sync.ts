@@ -52,6 +52,15 @@ export interface PresenceSyncOptions {
 
 const messageOf = (error: unknown): string => (error instanceof Error ? error.message : String(error));
 
+/** A bucket entry's JSON, or undefined when it is not JSON. */
+function parsed(entry: { json(): unknown }): unknown {
+  try {
+    return entry.json();
+  } catch {
+    return undefined;
+  }
+}
+
 export class PresenceSync {
   readonly #o: PresenceSyncOptions;
   readonly #now: () => number;
@@ -203,13 +212,7 @@ export class PresenceSync {
       if (removed !== undefined) onRemote("removed", removed, "deleted");
       return;
     }
-    let raw: unknown;
-    try {
-      raw = entry.json();
-    } catch {
-      raw = undefined;
-    }
-    this.#believe(raw, at);
+    this.#believe(parsed(entry), at);
   }
 
   #believe(raw: unknown, at: { mesh: string; daemon: string; session: string }): void {
@@ -230,20 +233,28 @@ export class PresenceSync {
     if (applied !== "stale") this.#o.onRemote(applied, believed.presence);
   }
 
-  /** Overdue keys, confirmed with the bucket: still there → believed again; gone → dropped. */
+  /**
+   * Overdue keys, confirmed with the bucket: a newer copy there (our watch missed it) is believed;
+   * the same copy, or none, means its daemon stopped refreshing it: dropped.
+   */
   #confirmOverdue(): void {
     const kv = this.#kv;
     if (kv === undefined || this.#now() < this.#judgeFrom) return;
+    const checkMs = this.#o.checkEveryMs ?? PRESENCE_TIMINGS.checkEveryMs;
     for (const presence of this.#o.directory.overdue(this.#now())) {
-      const key = presenceKey(presence.mesh, presence.daemon, presence.session_id);
-      this.#o.directory.extend(presence.session_id, this.#now()); // one confirmation at a time
-      kv.get(key).then(
+      const at = { mesh: presence.mesh, daemon: presence.daemon, session: presence.session_id };
+      this.#o.directory.extend(presence.session_id, this.#now(), 2 * checkMs); // one confirmation at a time
+      kv.get(presenceKey(at.mesh, at.daemon, at.session)).then(
         (entry) => {
-          if (entry !== null && entry.operation === "PUT") {
-            this.#believe(entry.json(), { mesh: presence.mesh, daemon: presence.daemon, session: presence.session_id });
-            return;
+          const current = () => this.#o.directory.get(at.session)?.presence === presence;
+          if (!current()) return; // the watch brought a newer copy meanwhile
+          const raw = entry?.operation === "PUT" ? parsed(entry) : undefined;
+          const published = (raw as { published_at?: unknown } | undefined)?.published_at;
+          if (raw !== undefined && published !== presence.published_at) {
+            this.#believe(raw, at);
+            if (!current()) return; // believed: it stays
           }
-          const removed = this.#o.directory.remove(presence.session_id, presence.daemon);
+          const removed = this.#o.directory.remove(at.session, at.daemon);
           if (removed !== undefined) this.#o.onRemote("removed", removed, "expired");
         },
         (error: unknown) => {

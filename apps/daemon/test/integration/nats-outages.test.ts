@@ -89,6 +89,29 @@ describe("a daemon killed -9", () => {
   }, 60_000);
 });
 
+describe("a daemon that hangs (SIGSTOP) with its connection open", () => {
+  it("has its sessions dropped within 15 s, by their unrefreshed presence, and back once it resumes", async () => {
+    const nats = await server();
+    const a = await startDaemonProcess(boundDir([{ name: MESH, servers: [nats.url] }]));
+    const b = await daemonOn(nats);
+    await joinAs(a.socket, 1, MESH, pid, { display_name: "api" });
+    const web = await joinAs(b.socketPath, 2, MESH, pid, { display_name: "web" });
+    await waitFor(() => seesRemote(b.socketPath, web, "s1"), "B to see api");
+
+    a.child.kill("SIGSTOP");
+    const stoppedAt = Date.now();
+    try {
+      // Its pings time out (never judged): only the presence's deadline can tell.
+      await waitFor(async () => !(await seesRemote(b.socketPath, web, "s1")), "api to leave B's peers", 30_000);
+      expect(Date.now() - stoppedAt).toBeLessThan(15_000);
+      expect(await metricOf(b.socketPath, "claudemesh_remote_peer_changes_total", { change: "expired" })).toBe(1);
+    } finally {
+      a.child.kill("SIGCONT");
+    }
+    await waitFor(() => seesRemote(b.socketPath, web, "s1"), "api back on B once A refreshes", 15_000);
+  }, 60_000);
+});
+
 describe("the server restarted while 2,000 messages flow", () => {
   it("loses none and shows none twice", async () => {
     const nats = await server();
