@@ -27,6 +27,8 @@ export interface OutboxOptions {
   readonly registry: SessionRegistry;
   readonly directory: RemoteDirectory;
   readonly logger: LinkLogger;
+  /** Resolves once every store change so far is journaled: a frame leaves after its message is on disk. */
+  readonly persisted?: () => Promise<void>;
   readonly maxInFlight?: number;
   readonly publishTimeoutMs?: number;
   readonly retryMs?: number;
@@ -54,6 +56,7 @@ export class Outbox {
   #retry: NodeJS.Timeout | undefined;
   #published = 0;
   #failures = 0;
+  #soon = false;
 
   constructor(options: OutboxOptions) {
     this.#o = options;
@@ -98,7 +101,13 @@ export class Outbox {
     if (change.kind === "accepted") {
       if (change.message.envelope.mesh !== this.#o.mesh) return;
       for (const r of change.message.recipients) this.#queue(change.message.envelope.id, r.session_id);
-      this.#pump();
+      // Not inside the sender's request: sealing and publishing wait until its message is
+      // journaled and its 202 on its way, then go out in one batch for all accepted meanwhile.
+      const journaled = this.#o.persisted?.() ?? Promise.resolve();
+      journaled.then(
+        () => this.#pumpSoon(),
+        () => this.#retryLater(),
+      );
     } else if (change.kind === "state" && change.recipient.state !== "accepted") {
       const key = keyOf(change.envelope.id, change.recipient.session_id);
       this.#pending.delete(key);
@@ -140,6 +149,15 @@ export class Outbox {
       this.#now() + FRAME_ATTESTATION_MS,
     );
     return { kind: "session", attestation };
+  }
+
+  #pumpSoon(): void {
+    if (this.#soon) return;
+    this.#soon = true;
+    setImmediate(() => {
+      this.#soon = false;
+      this.#pump();
+    });
   }
 
   #pump(): void {

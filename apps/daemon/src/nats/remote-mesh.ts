@@ -119,6 +119,7 @@ export class RemoteMesh {
       registry: deps.registry,
       directory: this.directory,
       logger,
+      persisted: deps.persisted,
     });
     this.#receipts = new ReceiptSender({
       mesh,
