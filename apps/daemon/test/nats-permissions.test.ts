@@ -677,7 +677,7 @@ describe("the allowlist, when daemons make the stream and the bucket", () => {
     await a.nc.flush();
     const subject = messageSubject(MESH, b.id, "leak");
     // B pulls (and does not ack): this pull, or one B left open before, gets the message.
-    const pulling = (await b.js.consumers.get(MESSAGE_STREAM, theirs)).next({ expires: 3_000 });
+    const pulling = (await b.js.consumers.get(MESSAGE_STREAM, theirs)).next({ expires: 1_500 });
     const { seq } = await a.js.publish(subject, "ciphertext", { msgID: `leak-${b.id}` });
     const seen = await waitFor(() => sniffed.find((m) => m.subject === subject), "A to see B's pulled message");
     expect(seen.string()).toBe("ciphertext");
@@ -759,6 +759,29 @@ describe("the allowlist without the create lines, the stream and the bucket made
       () => a.jsm.streams.add({ name: KV_STREAM, subjects: [`${KV_SUBJECTS}.>`] }),
       `$JS.API.STREAM.CREATE.${KV_STREAM}`,
     );
+  });
+
+  it("answers the flow control of a watch with megabytes to deliver (allow_responses)", async () => {
+    // 400 entries of 16 KiB: the server asks the watcher for flow control several times over
+    // (without allow_responses the replies are refused and this watch stalls part way).
+    const kvA = await openBucket(a);
+    const value = "p".repeat(16 * 1024);
+    const keys = Array.from({ length: 400 }, (_, i) => presenceKey(MESH, a.id, `big-${i}`));
+    await Promise.all(keys.map((key) => kvA.put(key, value)));
+    // A, under _INBOX.>, sees the server ask B's watch for flow control.
+    let asked = 0;
+    const sniffer = a.nc.subscribe("_INBOX.>", {
+      callback: (error, msg) => {
+        if (error === null && msg.reply?.startsWith(`$JS.FC.${KV_STREAM}.`)) asked += 1;
+      },
+    });
+    await a.nc.flush();
+    const watch = await watchOf(await openBucket(b), presenceFilter(MESH));
+    await waitFor(() => keys.every((key) => watch.seen.includes(`PUT ${key}`)), "B's watch to get every entry", 20_000);
+    watch.stop();
+    sniffer.unsubscribe();
+    expect(asked).toBeGreaterThan(0);
+    expect(b.violations).toEqual([]);
   });
 });
 
