@@ -21,14 +21,17 @@ export interface MetricSources {
   /** Attestations renewed since start. */
   attestationRenewals?: () => number;
   /** The meshes bound to NATS, summed. */
-  remote?: () => {
-    remotePeers: number;
-    outbox: number;
-    published: number;
-    received: number;
-    presences: number;
-    linksConnected: number;
-  };
+  remote?: () => RemoteTotals;
+}
+
+/** The meshes bound to NATS, summed over all of them. */
+export interface RemoteTotals {
+  remotePeers: number;
+  outbox: number;
+  published: number;
+  received: number;
+  presences: number;
+  linksConnected: number;
 }
 
 type LabelValues = Record<string, string>;

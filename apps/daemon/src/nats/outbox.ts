@@ -19,6 +19,7 @@ import {
 import type { SessionRegistry } from "@claudemesh/registry";
 import type { JetStreamClient } from "@nats-io/jetstream";
 import type { LinkLogger } from "./link.js";
+import { RetryTimer } from "./retry-timer.js";
 
 export interface OutboxOptions {
   readonly mesh: string;
@@ -53,13 +54,14 @@ export class Outbox {
   readonly #stored = new Map<string, string>();
   readonly #inFlight = new Set<string>();
   #js: JetStreamClient | undefined;
-  #retry: NodeJS.Timeout | undefined;
+  readonly #retry: RetryTimer;
   #published = 0;
   #failures = 0;
   #soon = false;
 
   constructor(options: OutboxOptions) {
     this.#o = options;
+    this.#retry = new RetryTimer(() => this.#pump(), options.retryMs ?? 1_000);
     this.#now = options.now ?? Date.now;
   }
 
@@ -84,7 +86,7 @@ export class Outbox {
 
   detach(): void {
     this.#js = undefined;
-    clearTimeout(this.#retry);
+    this.#retry.cancel();
   }
 
   /** Queues every remote recipient still `accepted` (at start: what the last run left unsent). */
@@ -222,12 +224,7 @@ export class Outbox {
   }
 
   #retryLater(): void {
-    if (this.#retry !== undefined || this.#js === undefined) return;
-    this.#retry = setTimeout(() => {
-      this.#retry = undefined;
-      this.#pump();
-    }, this.#o.retryMs ?? 1_000);
-    this.#retry.unref();
+    if (this.#js !== undefined) this.#retry.schedule();
   }
 
   /** After a reconnect: what the server confirmed before is kept; the rest goes again. */

@@ -15,6 +15,7 @@ import {
 } from "@claudemesh/mesh";
 import type { JetStreamClient } from "@nats-io/jetstream";
 import type { LinkLogger } from "./link.js";
+import { RetryTimer } from "./retry-timer.js";
 
 export interface ReceiptSenderOptions {
   readonly mesh: string;
@@ -37,11 +38,12 @@ export class ReceiptSender {
   readonly #pending = new Map<string, Pending>();
   readonly #inFlight = new Set<string>();
   #js: JetStreamClient | undefined;
-  #retry: NodeJS.Timeout | undefined;
+  readonly #retry: RetryTimer;
   #sent = 0;
 
   constructor(options: ReceiptSenderOptions) {
     this.#o = options;
+    this.#retry = new RetryTimer(() => this.#pump(), options.retryMs ?? 1_000);
   }
 
   get depth(): number {
@@ -73,7 +75,7 @@ export class ReceiptSender {
 
   detach(): void {
     this.#js = undefined;
-    clearTimeout(this.#retry);
+    this.#retry.cancel();
   }
 
   onStoreChange(change: StoreChange): void {
@@ -143,11 +145,6 @@ export class ReceiptSender {
   }
 
   #retryLater(): void {
-    if (this.#retry !== undefined || this.#js === undefined) return;
-    this.#retry = setTimeout(() => {
-      this.#retry = undefined;
-      this.#pump();
-    }, this.#o.retryMs ?? 1_000);
-    this.#retry.unref();
+    if (this.#js !== undefined) this.#retry.schedule();
   }
 }

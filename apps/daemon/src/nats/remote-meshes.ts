@@ -3,6 +3,7 @@
 // stops; one connection per server (meshes bound to the same servers, credential and CA share it). The nats client is loaded only once a first mesh is bound. Also the
 // directory of every bound mesh's remote sessions, for addressing and `peers`.
 import type { MeshBinding, MeshPeer, PeerDirectory, RemotePeer } from "@claudemesh/mesh";
+import type { RemoteTotals } from "../metrics.js";
 import type { LinkLogger, LinkState, NatsLinkOptions } from "./link.js";
 import { NatsLink } from "./link.js";
 import { RemoteMesh, type RemoteMeshDeps } from "./remote-mesh.js";
@@ -122,15 +123,8 @@ export class RemoteMeshes implements PeerDirectory {
   }
 
   /** Totals over every bound mesh, for the metrics. */
-  totals(): {
-    remotePeers: number;
-    outbox: number;
-    published: number;
-    received: number;
-    presences: number;
-    linksConnected: number;
-  } {
-    const t = { remotePeers: 0, outbox: 0, published: 0, received: 0, presences: 0, linksConnected: 0 };
+  totals(): RemoteTotals {
+    const t: RemoteTotals = { remotePeers: 0, outbox: 0, published: 0, received: 0, presences: 0, linksConnected: 0 };
     for (const { mesh, link } of this.#meshes.values()) {
       if (link.state === "connected") t.linksConnected++;
       if (mesh === undefined) continue;
