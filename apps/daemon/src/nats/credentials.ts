@@ -3,7 +3,9 @@
 // Reading the files is the one piece of I/O (`readSecret`); the rest is pure. The nats client
 // itself is never imported here (only its types): the caller passes the module it loaded lazily,
 // so that a daemon with no bound mesh never loads it.
+
 import { accessSync, constants, readFileSync } from "node:fs";
+import { isIP } from "node:net";
 import type { CredentialKind, MeshBinding } from "@claudemesh/mesh";
 import type { Authenticator, NodeConnectionOptions } from "@nats-io/transport-node";
 
@@ -121,6 +123,12 @@ export function connectOptionsFor(
   else if (secret?.kind === "nkey") options.authenticator = nats.nkeyAuthenticator(secret.bytes);
   if (binding.tlsCa !== undefined) options.tls = { caFile: binding.tlsCa };
   else if (binding.servers.some((s) => s.startsWith("tls://"))) options.tls = {};
+  // Reached by an IP address, nats.js 3.4.0 checks the certificate against "localhost": name
+  // the address it must hold instead (one address only; several would need one name each).
+  const hosts = [...new Set(binding.servers.map((s) => new URL(s).hostname))];
+  if (options.tls !== undefined && hosts.length === 1 && isIP(hosts[0] as string) !== 0) {
+    options.tls = { ...options.tls, host: hosts[0] as string } as typeof options.tls;
+  }
   return options;
 }
 

@@ -72,9 +72,18 @@ describe("connect options of a binding", () => {
 
   it("asks for TLS checked against the CA given, or the system's for a tls:// server", () => {
     const ca = file("ca.pem", "-----BEGIN CERTIFICATE-----\n");
-    expect(connectOptionsFor(binding({ tlsCa: ca }), undefined, nats).tls).toEqual({ caFile: ca });
+    const named = ["tls://nats.example.com:4222"];
+    expect(connectOptionsFor(binding({ servers: named, tlsCa: ca }), undefined, nats).tls).toEqual({ caFile: ca });
     expect(connectOptionsFor(binding({ servers: ["tls://h:4222"] }), undefined, nats).tls).toEqual({});
     expect(connectOptionsFor(binding(), undefined, nats).tls).toBeUndefined();
+  });
+
+  it("names the address to check when the one server is reached by IP (nats.js would check localhost)", () => {
+    const ca = file("ca.pem", "-----BEGIN CERTIFICATE-----\n");
+    const one = binding({ servers: ["tls://203.0.113.7:4222"], tlsCa: ca });
+    expect(connectOptionsFor(one, undefined, nats).tls).toEqual({ caFile: ca, host: "203.0.113.7" });
+    const two = binding({ servers: ["tls://203.0.113.7:4222", "tls://203.0.113.8:4222"], tlsCa: ca });
+    expect(connectOptionsFor(two, undefined, nats).tls).toEqual({ caFile: ca });
   });
 });
 
