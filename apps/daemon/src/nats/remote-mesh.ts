@@ -197,9 +197,12 @@ export class RemoteMesh {
       const jsm = await jetstreamManager(nc);
       if (this.#closed || this.#nc !== nc) return;
       await this.#inbound.attach(js, jsm);
+      if (this.#closed || this.#nc !== nc) return;
+      // Answer pings before anyone can see our presence: a peer that saw a session of ours and
+      // got "no responders" would drop it. (One connection: the server has our SUB before our PUT.)
+      this.#liveness.attach(nc);
       await this.#presence.attach(nc);
       if (this.#closed || this.#nc !== nc) return;
-      this.#liveness.attach(nc);
       this.#receipts.attach(js);
       this.#outbox.attach(js);
       this.#outbox.queueAll();
