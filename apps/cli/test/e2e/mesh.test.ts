@@ -26,14 +26,15 @@ afterAll(async () => {
 
 const lines = (text: string) => text.trimEnd().split("\n");
 
-/** Waits until `mesh status NAME --json` says connected; returns that view. */
+/** Waits until `mesh status NAME --json` says connected, its round trip measured; returns that view. */
 async function connected(sb: Sandbox, name: string): Promise<Record<string, unknown>> {
   let view: Record<string, unknown> = {};
   await waitFor(async () => {
     const res = await sb.run(["mesh", "status", name, "--json"]);
     if (res.code !== 0) return false;
     view = JSON.parse(res.stdout) as Record<string, unknown>;
-    return (view["status"] as { state?: string } | null)?.state === "connected";
+    const status = view["status"] as { state?: string; rtt_ms?: number | null } | null;
+    return status?.state === "connected" && typeof status.rtt_ms === "number";
   }, `mesh ${name} to connect`);
   return view;
 }

@@ -61,7 +61,9 @@ async function connected(socket: string, name: string): Promise<Json> {
   await waitFor(async () => {
     const res = await http(socket, "GET", `/v1/meshes/${name}`);
     view = res.json() as Json;
-    return res.status === 200 && (view["status"] as Json | null)?.["state"] === "connected";
+    const status = view["status"] as Json | null | undefined;
+    // The round trip is measured just after the connect: wait for it too.
+    return res.status === 200 && status?.["state"] === "connected" && typeof status["rtt_ms"] === "number";
   }, `mesh ${name} to connect`);
   return view;
 }
