@@ -5,7 +5,6 @@
 // journal line applies is the state's codec (packages/registry/checkpoint.ts describes the shape).
 import { readFileSync, renameSync } from "node:fs";
 import { open, rename, unlink } from "node:fs/promises";
-import { dirname } from "node:path";
 import {
   decodeState,
   encodeEntry,
@@ -15,6 +14,7 @@ import {
   replayJournal,
   type SkippedLine,
 } from "@claudemesh/registry";
+import { fsyncDir } from "./fsync-dir.js";
 import type { Journal } from "./journal.js";
 import type { Logger } from "./logger.js";
 
@@ -63,20 +63,6 @@ export interface StateFs {
   /** Writes a temp file, syncs it, renames it over `path`. May be synchronous in tests. */
   writeFileAtomic(path: string, chunks: readonly (string | Buffer)[]): void | Promise<void>;
   rename(from: string, to: string): void;
-}
-
-async function fsyncDir(path: string): Promise<void> {
-  // The rename is durable only once the directory entry is.
-  try {
-    const dir = await open(dirname(path), "r");
-    try {
-      await dir.sync();
-    } finally {
-      await dir.close();
-    }
-  } catch {
-    // some file systems refuse fsync on a directory; the data itself is synced
-  }
 }
 
 export const nodeStateFs: StateFs = {

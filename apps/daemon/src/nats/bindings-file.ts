@@ -5,8 +5,8 @@
 // it unless that copy exists.
 import { constants, copyFileSync, readFileSync } from "node:fs";
 import { open, rename, unlink } from "node:fs/promises";
-import { dirname } from "node:path";
 import { decodeMeshConfig, EMPTY_MESH_CONFIG, encodeMeshConfig, type MeshConfig } from "@claudemesh/mesh";
+import { fsyncDir } from "../fsync-dir.js";
 import type { Logger } from "../logger.js";
 
 export type LoadedBindings =
@@ -23,20 +23,6 @@ export interface BindingsFs {
   copyFile(from: string, to: string): void;
   /** Writes a temp file (0600), syncs it, renames it over `path`, syncs the dir. */
   writeFileAtomic(path: string, text: string): Promise<void>;
-}
-
-async function fsyncDir(path: string): Promise<void> {
-  // The rename is durable only once the directory entry is.
-  try {
-    const dir = await open(dirname(path), "r");
-    try {
-      await dir.sync();
-    } finally {
-      await dir.close();
-    }
-  } catch {
-    // some file systems refuse fsync on a directory; the data itself is synced
-  }
 }
 
 export const nodeBindingsFs: BindingsFs = {
