@@ -120,6 +120,11 @@ export interface PresenceTrust {
   isTrusted?(mesh: string, memberPublicKey: string): boolean;
 }
 
+/** May this member key vouch in `mesh`: our own always, another when the trust says so. */
+export function trusts(trust: PresenceTrust, mesh: string, memberPublicKey: string): boolean {
+  return memberPublicKey === trust.memberPublicKey || trust.isTrusted?.(mesh, memberPublicKey) === true;
+}
+
 /**
  * Checks an attestation against its scope, the clock and the trust: the rule it breaks, with the
  * field (under `parent_attestation.`) that breaks it, or undefined when it holds.
@@ -131,7 +136,7 @@ export function checkAttestation(
   trust: PresenceTrust,
 ): { field: string; rule: string } | undefined {
   const { parent_member_pubkey: parent, session_pubkey: sessionKey, expires_at: expiresAt } = attestation;
-  if (parent !== trust.memberPublicKey && !trust.isTrusted?.(scope.mesh, parent)) {
+  if (!trusts(trust, scope.mesh, parent)) {
     return { field: "parent_member_pubkey", rule: `is not a member key trusted for mesh ${scope.mesh}` };
   }
   if (expiresAt <= now) return { field: "expires_at", rule: "has expired" };

@@ -16,7 +16,7 @@ import { DELIVERY_STATES, type DeliveryState, type RefusalReason } from "./deliv
 import { type Envelope, parseEnvelope, verifyEnvelope } from "./envelope.js";
 import { fingerprint, isKeyHex, isSignatureHex, type SigningKey, signText, verifyText } from "./keys.js";
 import { daemonIdOf } from "./nats-layout.js";
-import { checkAttestation, type PresenceTrust } from "./presence.js";
+import { checkAttestation, type PresenceTrust, trusts } from "./presence.js";
 import { openWithAny, type SealedBox, type SealingKeyPair, seal } from "./seal.js";
 import { isUuid } from "./uuid.js";
 
@@ -128,7 +128,7 @@ export function openMessageFrame(
   let memberPubkey: string;
   if (isRecord(proof) && proof.kind === "member" && from === null) {
     memberPubkey = signingKey;
-    if (memberPubkey !== trust.memberPublicKey && !trust.isTrusted?.(at.mesh, memberPubkey)) {
+    if (!trusts(trust, at.mesh, memberPubkey)) {
       return refuse("untrusted_member", "sent by a member key not trusted for this mesh");
     }
   } else if (isRecord(proof) && proof.kind === "session" && from !== null && isRecord(proof.attestation)) {
