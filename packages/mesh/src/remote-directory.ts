@@ -122,8 +122,7 @@ export class RemoteDirectory {
 
   /** Forgets everything live (the mesh was unbound); the presences it had. */
   clear(): RemotePresence[] {
-    const all = [...this.#live.keys()].map((id) => this.remove(id) as RemotePresence);
-    return all;
+    return [...this.#live.keys()].map((id) => this.remove(id) as RemotePresence);
   }
 }
 

@@ -17,6 +17,7 @@ import {
   parseStreamSubject,
   type RemoteDirectory,
   readReceipt,
+  trusts,
 } from "@claudemesh/mesh";
 import type { SessionRegistry } from "@claudemesh/registry";
 import type { ConsumerMessages, JetStreamClient, JetStreamManager, JsMsg } from "@nats-io/jetstream";
@@ -135,10 +136,13 @@ export class Inbound {
       });
   }
 
-  /** Acks once what this frame brought is on disk; a failed write leaves it for redelivery. */
-  #ackWhenPersisted(m: JsMsg): void {
+  /** Acks once what this frame brought is on disk (then runs `after`); a failed write leaves it for redelivery. */
+  #ackWhenPersisted(m: JsMsg, after?: () => void): void {
     this.#o.persisted().then(
-      () => m.ack(),
+      () => {
+        m.ack();
+        after?.();
+      },
       (error: unknown) => {
         this.#o.logger.warn("journal write failed; the frame will be redelivered", { error: messageOf(error) });
         m.nak(5_000);
@@ -202,11 +206,7 @@ export class Inbound {
     const stored = this.#o.store.get(envelope.id)?.recipients.find((r) => r.session_id === recipient);
     if (stored !== undefined) this.#o.receipts.queue(envelope.id, envelope.from.member_fingerprint, stored);
     this.#received++;
-    this.#ackWhenPersisted(m);
-    this.#o.persisted().then(
-      () => this.#o.receipts.flush(),
-      () => undefined,
-    );
+    this.#ackWhenPersisted(m, () => this.#o.receipts.flush());
   }
 
   #receipt(m: JsMsg, raw: unknown): void {
@@ -220,8 +220,7 @@ export class Inbound {
     const holder = this.#o.directory.lastPresence(receipt.session_id);
     const trusted =
       holder === undefined
-        ? receipt.member_pubkey === this.#o.trust.memberPublicKey ||
-          this.#o.trust.isTrusted?.(this.#o.mesh, receipt.member_pubkey) === true
+        ? trusts(this.#o.trust, this.#o.mesh, receipt.member_pubkey)
         : holder.parent_attestation.parent_member_pubkey === receipt.member_pubkey;
     if (!trusted) {
       this.#refuse(m, "foreign_receipt", `receipt for ${receipt.session_id} signed by another member`);

@@ -98,7 +98,7 @@ export class Outbox {
     this.#pump();
   }
 
-  /** Follows the store: new messages to remote recipients go out; settled ones are forgotten. */
+  /** Follows the store: new messages to remote recipients go out; recipients that moved on are forgotten. */
   onStoreChange(change: StoreChange): void {
     if (change.kind === "accepted") {
       if (change.message.envelope.mesh !== this.#o.mesh) return;
@@ -111,12 +111,11 @@ export class Outbox {
         () => this.#retryLater(),
       );
     } else if (change.kind === "state" && change.recipient.state !== "accepted") {
+      // The only way out: the store drops settled messages only, none of whose recipients is
+      // still accepted, so a drop finds nothing here left to forget.
       const key = keyOf(change.envelope.id, change.recipient.session_id);
       this.#pending.delete(key);
       this.#stored.delete(key);
-    } else if (change.kind === "dropped") {
-      for (const key of [...this.#pending.keys()]) if (key.startsWith(`${change.id}\u0000`)) this.#pending.delete(key);
-      for (const key of [...this.#stored.keys()]) if (key.startsWith(`${change.id}\u0000`)) this.#stored.delete(key);
     }
   }
 

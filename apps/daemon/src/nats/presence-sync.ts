@@ -119,8 +119,8 @@ export class PresenceSync {
   /** Keys of this daemon that no live session holds: a crash left them, or sessions went while away. */
   async #clearStale(kv: KV): Promise<void> {
     const { mesh, self, registry } = this.#o;
-    const prefix = `${presenceKey(mesh, self, "x").slice(0, -1)}`;
-    const keys = await kv.keys(`${prefix}>`);
+    // `<mesh>.<self>.` and then anything: this daemon's keys.
+    const keys = await kv.keys(`${presenceKey(mesh, self, "x").slice(0, -1)}>`);
     for await (const key of keys) {
       const at = parsePresenceKey(key);
       if (at !== undefined && registry.get(at.session)?.mesh !== mesh) await kv.delete(key);

@@ -3,10 +3,10 @@
 // receipts. On every new connection each part is attached again; on a reconnect of the same
 // connection what waits is sent again. Local messaging never waits for any of it.
 
-import type { MeshBinding } from "@claudemesh/mesh";
 import {
   fingerprint,
   type MemberKey,
+  type MeshBinding,
   type MessageService,
   type MessageStore,
   type PresenceRefusal,
