@@ -7,7 +7,7 @@
 import { join } from "node:path";
 import { PATHS, startDaemon } from "./lib/daemon.mjs";
 import { openStream, waiter } from "./lib/events.mjs";
-import { createClient, createPool, drainInbox, metricValue, newToken, send, sendOk } from "./lib/http.mjs";
+import { createClient, createPool, drainInbox, metricValue, registerInMesh, send, sendOk } from "./lib/http.mjs";
 import { field, interleave } from "./lib/interleave.mjs";
 import { natsClient, startNatsServer, writeMeshBinding } from "./lib/nats.mjs";
 import { makeTempDir, removeDir, sleep, spawnSleepers } from "./lib/proc.mjs";
@@ -171,13 +171,7 @@ async function rawSetUp(url, frameBytes) {
 }
 
 async function register(client, pid, sessionId) {
-  const token = newToken();
-  await sendOk(client, {
-    method: "POST",
-    path: "/v1/sessions/register",
-    body: JSON.stringify({ token, pid, session_id: sessionId, display_name: sessionId, mesh: MESH }),
-  });
-  return { token, id: sessionId };
+  return { token: await registerInMesh(client, pid, sessionId, MESH), id: sessionId };
 }
 
 /** Polls A until it sees every one of B's recipients as a remote peer (presence converged). */

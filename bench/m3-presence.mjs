@@ -9,7 +9,7 @@ import { spawn } from "node:child_process";
 import { join } from "node:path";
 import { PATHS, startDaemon } from "./lib/daemon.mjs";
 import { waiter } from "./lib/events.mjs";
-import { createClient, newToken, sendOk } from "./lib/http.mjs";
+import { createClient, metricSum, registerInMesh, sendOk } from "./lib/http.mjs";
 import { interleave } from "./lib/interleave.mjs";
 import { isNoResponders, natsClient, startNatsServer, writeMeshBinding } from "./lib/nats.mjs";
 import { openPeerEvents } from "./lib/peer-events.mjs";
@@ -39,25 +39,7 @@ const HELD = 5;
 const LIVENESS_GRACE_MS = 3_000;
 const auth = (token) => ({ authorization: `ClaudeMesh-Session ${token}` });
 
-/** A metric summed over its label sets that hold every `labels` pair (Prometheus text). */
-function metricSum(text, name, labels = {}) {
-  let total = 0;
-  for (const line of text.split("\n")) {
-    if (!line.startsWith(name) || (line[name.length] !== "{" && line[name.length] !== " ")) continue;
-    if (Object.entries(labels).every(([k, v]) => line.includes(`${k}="${v}"`))) total += Number(line.split(" ").pop());
-  }
-  return total;
-}
-
-async function register(client, pid, sessionId) {
-  const token = newToken();
-  await sendOk(client, {
-    method: "POST",
-    path: "/v1/sessions/register",
-    body: JSON.stringify({ token, pid, session_id: sessionId, display_name: sessionId, mesh: MESH }),
-  });
-  return token;
-}
+const register = (client, pid, sessionId) => registerInMesh(client, pid, sessionId, MESH);
 
 /** One arrival and departure through the daemons: register on A, then DELETE it on A, each seen on B. */
 async function daemonPresence(world, n) {

@@ -183,6 +183,27 @@ export function metricValue(text, name) {
   return match ? Number(match[1]) : Number.NaN;
 }
 
+/** A metric summed over its label sets that hold every `labels` pair (Prometheus text). */
+export function metricSum(text, name, labels = {}) {
+  let total = 0;
+  for (const line of text.split("\n")) {
+    if (!line.startsWith(name) || (line[name.length] !== "{" && line[name.length] !== " ")) continue;
+    if (Object.entries(labels).every(([k, v]) => line.includes(`${k}="${v}"`))) total += Number(line.split(" ").pop());
+  }
+  return total;
+}
+
+/** Registers session `sessionId` (named the same) in `mesh` for process `pid`; its token. */
+export async function registerInMesh(dispatcher, pid, sessionId, mesh) {
+  const token = newToken();
+  await sendOk(dispatcher, {
+    method: "POST",
+    path: "/v1/sessions/register",
+    body: JSON.stringify({ token, pid, session_id: sessionId, display_name: sessionId, mesh }),
+  });
+  return token;
+}
+
 /** Acks every unsurfaced message of a session (untimed), so no inbox nears its 1,000; how many. */
 export async function drainInbox(dispatcher, token) {
   const headers = { authorization: `ClaudeMesh-Session ${token}` };
