@@ -4,6 +4,12 @@
 // presence keys expire. A timeout proves nothing (a busy daemon, a slow link) and is not judged;
 // nothing is judged while our own link is down or has just come back, so that a short reconnect
 // on either side never makes peers flap.
+//
+// The pings a daemon sends are bounded (`pingsPerSecond`), not one per remote daemon per tick:
+// with N daemons in a mesh, asking everyone every 300 ms would cost each daemon O(N) and the
+// server O(N²). Up to `pingsPerSecond × everyMs` daemons (12 by default) each is asked every
+// tick; beyond that the asking takes turns, so a dead daemon among 40 is found in ~1.5 s
+// instead of ~0.9 s, and the cost per daemon stays flat as the mesh grows.
 import { pingSubject } from "@claudemesh/mesh";
 import type { NatsConnection, Subscription } from "@nats-io/transport-node";
 import type { LinkLogger } from "./link.js";
@@ -17,6 +23,8 @@ export const LIVENESS_TIMINGS = {
    */
   confirmMs: 275,
   requestTimeoutMs: 2_000,
+  /** The most first pings a daemon sends per second, over all the daemons it watches. */
+  pingsPerSecond: 40,
   /** After our own (re)connect: subscriptions of others may still be propagating. */
   graceMs: 3_000,
 } as const;
@@ -31,6 +39,7 @@ export interface LivenessOptions {
   readonly everyMs?: number;
   readonly confirmMs?: number;
   readonly graceMs?: number;
+  readonly pingsPerSecond?: number;
 }
 
 const isNoResponders = (error: unknown): boolean =>
@@ -44,6 +53,8 @@ export class Liveness {
   #timer: NodeJS.Timeout | undefined;
   #judgeFrom = Number.POSITIVE_INFINITY;
   readonly #inFlight = new Set<string>();
+  /** Where the next tick's turn starts, in the sorted list of watched daemons. */
+  #cursor = 0;
 
   constructor(options: LivenessOptions) {
     this.#o = options;
@@ -75,8 +86,16 @@ export class Liveness {
 
   #tick(): void {
     if (Date.now() < this.#judgeFrom) return;
-    for (const daemon of this.#o.daemons()) {
-      if (daemon === this.#o.self || this.#inFlight.has(daemon)) continue;
+    const watched = [...new Set(this.#o.daemons())].filter((d) => d !== this.#o.self).sort();
+    if (watched.length === 0) return;
+    const everyMs = this.#o.everyMs ?? LIVENESS_TIMINGS.everyMs;
+    const perSecond = this.#o.pingsPerSecond ?? LIVENESS_TIMINGS.pingsPerSecond;
+    const turn = Math.min(watched.length, Math.max(1, Math.floor((perSecond * everyMs) / 1000)));
+    const start = this.#cursor % watched.length;
+    this.#cursor = start + turn;
+    for (let i = 0; i < turn; i++) {
+      const daemon = watched[(start + i) % watched.length] as string;
+      if (this.#inFlight.has(daemon)) continue;
       this.#inFlight.add(daemon);
       void this.#probe(daemon).finally(() => this.#inFlight.delete(daemon));
     }
