@@ -4,7 +4,7 @@ import { chmodSync, unlinkSync } from "node:fs";
 import type { Server } from "node:http";
 import { hostname, userInfo } from "node:os";
 import { checkSocketPath, daemonPaths, ensureDaemonDir, requestJson } from "@claudemesh/client";
-import { daemonIdOf, toRemoteSession } from "@claudemesh/mesh";
+import { daemonIdOf, inboxPrefix, toRemoteSession } from "@claudemesh/mesh";
 import {
   createProcessProbe,
   journalLineOf,
@@ -27,6 +27,7 @@ import { loadMemberKey } from "./mesh/member-key-file.js";
 import { Messaging } from "./mesh/messaging.js";
 import { PresenceKeeper } from "./mesh/presence-keeper.js";
 import { DaemonMetrics } from "./metrics.js";
+import { checkServer } from "./nats/check.js";
 import { MeshBindings } from "./nats/mesh-bindings.js";
 import { RemoteMeshes } from "./nats/remote-meshes.js";
 import { SealingKeys } from "./nats/sealing-keys.js";
@@ -153,13 +154,15 @@ async function startHoldingLock(
   const memberName = userInfo().username;
   const sealing = new SealingKeys();
   // Its meshes' runtime needs messaging, made right after it; it is read when a mesh is bound.
+  const self = daemonIdOf(member.key.publicKey);
   const remoteMeshes = new RemoteMeshes({
     logger,
+    link: { inboxPrefix: inboxPrefix(self) },
     runtime: () => {
       if (messaging === undefined) throw new Error("messaging is not up yet");
       const m = messaging;
       return {
-        self: daemonIdOf(member.key.publicKey),
+        self,
         host,
         member,
         registry,
@@ -211,7 +214,12 @@ async function startHoldingLock(
   }
 
   // The meshes bound to NATS: served from start-up, after the local state is back.
-  const bindings = new MeshBindings({ path: paths.meshes, logger, runtime: remoteMeshes });
+  const bindings = new MeshBindings({
+    path: paths.meshes,
+    logger,
+    runtime: remoteMeshes,
+    check: (binding) => checkServer(binding, { inboxPrefix: inboxPrefix(self) }),
+  });
   await bindings.load();
 
   registry.subscribe((event) => {

@@ -13,6 +13,7 @@
 //              `cm.<mesh>.to.<daemon>.>`: a daemon that was away finds what it missed.
 //   liveness   `cm.<mesh>.ping.<daemon>`: a request that "no responders" answers at once when the
 //              daemon's connection is gone, well before any presence expires.
+//   replies    `_INBOX.<daemon>.>`: every reply to one daemon's connection.
 //
 // Everything under `cm.` and the bucket: a daemon's permissions are a short allowlist (the
 // operator's guide lists it). Mesh names may contain dots, and session ids dots and colons,
@@ -79,6 +80,15 @@ export function consumerName(mesh: string, daemonId: string): string {
 
 export function pingSubject(mesh: string, daemonId: string): string {
   return `cm.${token(mesh)}.ping.${daemon(daemonId)}`;
+}
+
+/**
+ * Where a daemon's connection takes its reply subjects (`<prefix>.<random>`): replies to one
+ * daemon (API answers, publish acks, pulled messages, watch deliveries) under a prefix of its
+ * own, so that one daemon's allowlist lets it subscribe to its own replies and no one else's.
+ */
+export function inboxPrefix(daemonId: string): string {
+  return `_INBOX.${daemon(daemonId)}`;
 }
 
 export function presenceKey(mesh: string, daemonId: string, sessionId: string): string {

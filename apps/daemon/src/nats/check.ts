@@ -18,6 +18,8 @@ export interface CheckOptions {
   /** When false, a server without JetStream passes (with `jetstream: false`); true by default. */
   readonly requireJetStream?: boolean;
   readonly read?: ReadFile;
+  /** Where replies go, as the link will have them: the allowlist permits only the daemon's own. */
+  readonly inboxPrefix?: string;
 }
 
 const DEFAULT_TIMEOUT_MS = 5_000;
@@ -122,6 +124,7 @@ export async function checkServer(binding: MeshBinding, options: CheckOptions = 
     nc = await nats.connect({
       ...connectOptions,
       name: `claudemesh check ${binding.name}`,
+      ...(options.inboxPrefix !== undefined && { inboxPrefix: options.inboxPrefix }),
       timeout: timeoutMs,
       reconnect: false,
       maxReconnectAttempts: 0,

@@ -38,6 +38,8 @@ export interface NatsLinkOptions {
   readonly retryMs?: number;
   /** How long one connection attempt may take. */
   readonly connectTimeoutMs?: number;
+  /** Where replies to this connection go (`inboxPrefix` of nats-layout.ts); nats.js's `_INBOX` unless told. */
+  readonly inboxPrefix?: string;
 }
 
 export type StateListener = (state: LinkState, previous: LinkState) => void;
@@ -172,6 +174,7 @@ export class NatsLink {
       nc = await nats.connect({
         ...options,
         name: `claudemesh ${binding.name}`,
+        ...(this.#o.inboxPrefix !== undefined && { inboxPrefix: this.#o.inboxPrefix }),
         timeout: this.#o.connectTimeoutMs ?? 5_000,
         maxReconnectAttempts: -1,
         reconnectTimeWait: this.#o.reconnectTimeWaitMs ?? 250,
