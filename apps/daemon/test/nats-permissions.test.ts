@@ -14,6 +14,7 @@ import { join } from "node:path";
 import { daemonPaths } from "@claudemesh/client";
 import {
   consumerName,
+  daemonAllowlist,
   daemonIdOf,
   daemonIdOfFingerprint,
   encodeMemberKey,
@@ -32,7 +33,6 @@ import {
   presenceKey,
   receiptSubject,
   type SigningKey,
-  token,
 } from "@claudemesh/mesh";
 import { Children, findExecutable, type NatsServer, startNatsServer, TempDirs } from "@claudemesh/testkit";
 import {
@@ -91,33 +91,10 @@ interface Permissions {
   readonly allow_responses: true;
 }
 
-/** One daemon's allowlist in one mesh; `create` keeps the two lines that make the stream and the bucket. */
+/** One daemon's allowlist in one mesh (the one `mesh host` signs into credentials); `create` keeps the two lines that make the stream and the bucket. */
 function allowlist(mesh: string, daemon: string, create: boolean): Permissions {
-  const m = token(mesh);
-  const consumer = consumerName(mesh, daemon);
-  return {
-    publish: {
-      allow: [
-        "$JS.API.INFO",
-        `$JS.API.STREAM.INFO.${MESSAGE_STREAM}`,
-        `$JS.API.STREAM.INFO.${KV_STREAM}`,
-        ...(create ? [`$JS.API.STREAM.CREATE.${MESSAGE_STREAM}`, `$JS.API.STREAM.CREATE.${KV_STREAM}`] : []),
-        `$JS.API.CONSUMER.CREATE.${MESSAGE_STREAM}.${consumer}.${inboundFilter(mesh, daemon)}`,
-        `$JS.API.CONSUMER.INFO.${MESSAGE_STREAM}.${consumer}`,
-        `$JS.API.CONSUMER.MSG.NEXT.${MESSAGE_STREAM}.${consumer}`,
-        `$JS.ACK.${MESSAGE_STREAM}.${consumer}.>`,
-        `$JS.API.CONSUMER.CREATE.${KV_STREAM}.*.${KV_SUBJECTS}.${presenceFilter(mesh)}`,
-        `$JS.API.CONSUMER.INFO.${KV_STREAM}.*`,
-        `$JS.API.DIRECT.GET.${KV_STREAM}.${KV_SUBJECTS}.${presenceFilter(mesh)}`,
-        `${KV_SUBJECTS}.${m}.${daemon}.*`,
-        `cm.${m}.to.*.s.*`,
-        `cm.${m}.to.*.r`,
-        `cm.${m}.ping.*`,
-      ],
-    },
-    subscribe: { allow: [`${inboxPrefix(daemon)}.>`, pingSubject(mesh, daemon)] },
-    allow_responses: true,
-  };
+  const { publish, subscribe } = daemonAllowlist(mesh, daemon, create);
+  return { publish: { allow: publish }, subscribe: { allow: subscribe }, allow_responses: true };
 }
 
 interface User {

@@ -8,6 +8,7 @@ export * from "./keys.js";
 export * from "./member-key.js";
 export * from "./mesh-config.js";
 export * from "./message-codec.js";
+export * from "./nats-allowlist.js";
 export * from "./nats-layout.js";
 export * from "./presence.js";
 export * from "./rate-limit.js";
