@@ -1,7 +1,11 @@
 // The IPC baseline (B2): the least a node:http server can do over a Unix socket. It reads the
 // request body (as the daemon must for a registration) and answers one fixed small JSON object,
-// with the same keep-alive timeout as the daemon. Usage: node bare-server.mjs <socket path> [body file]
-// (the body file is for profiling only: the benchmark's baseline is always the small fixed body).
+// with the same keep-alive timeout as the daemon. Usage:
+//   node bare-server.mjs <socket path> [body file [headers file]]
+// A body file is sent verbatim (its bytes) instead of the small fixed JSON; a headers file (a JSON
+// object) replaces the default headers, content-length excepted, which is always the body's length.
+// B2's main baseline is the small fixed body; its "same body" baseline for the list route sends
+// the bytes and headers the daemon itself answered (captured by the benchmark, see b2-ipc.mjs).
 import { readFileSync, unlinkSync } from "node:fs";
 import { createServer } from "node:http";
 
@@ -12,10 +16,12 @@ if (!socketPath) {
 }
 
 const body = process.argv[3]
-  ? readFileSync(process.argv[3], "utf8")
+  ? readFileSync(process.argv[3])
   : JSON.stringify({ ok: true, pid: process.pid, uptime_ms: 0, sessions: 0 });
 const headers = {
-  "content-type": "application/json; charset=utf-8",
+  ...(process.argv[4]
+    ? JSON.parse(readFileSync(process.argv[4], "utf8"))
+    : { "content-type": "application/json; charset=utf-8" }),
   "content-length": String(Buffer.byteLength(body)),
 };
 

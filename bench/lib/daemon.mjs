@@ -1,6 +1,7 @@
 // Starting and stopping the real daemon (and the bare baseline server) as child processes, the way
 // users run them. Each helper returns the pid so callers stop it by pid in a finally block.
 import { spawn } from "node:child_process";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { waitReady } from "./http.mjs";
@@ -31,9 +32,14 @@ function tail(stream, limit = 4096) {
  * Spawns a server program and waits until GET /v1/health answers 200 on `socket`.
  * Returns `{ pid, socket, readyMs, stderr(), alive(), stop() }`; readyMs is spawn → first 200.
  */
-export async function startServer(program, args, socket, { env = process.env, timeoutMs = 15_000 } = {}) {
+export async function startServer(
+  program,
+  args,
+  socket,
+  { env = process.env, timeoutMs = 15_000, nodeArgs = [] } = {},
+) {
   const since = performance.now();
-  const child = spawn(process.execPath, [program, ...args], { stdio: ["ignore", "ignore", "pipe"], env });
+  const child = spawn(process.execPath, [...nodeArgs, program, ...args], { stdio: ["ignore", "ignore", "pipe"], env });
   track(child.pid);
   let exited = false;
   child.once("exit", () => {
@@ -57,15 +63,37 @@ export async function startServer(program, args, socket, { env = process.env, ti
   return handle;
 }
 
-/** The real daemon program, in the foreground (logs to its stderr), in `dir`. */
-export function startDaemon(dir, { reaperIntervalMs, program = PATHS.daemonMain, extraArgs = [] } = {}) {
+/**
+ * The real daemon program, in the foreground (logs to its stderr), in `dir`. `nodeArgs` go to
+ * node before the program (B5: `--expose-gc --import bench/lib/gc-probe.mjs`), `env` replaces
+ * the environment: bench-only instruments, nothing the product itself reads.
+ */
+export function startDaemon(
+  dir,
+  { reaperIntervalMs, program = PATHS.daemonMain, extraArgs = [], nodeArgs = [], env = process.env } = {},
+) {
   const args = ["--foreground", "--dir", dir, ...extraArgs];
   if (reaperIntervalMs !== undefined) args.push("--reaper-interval-ms", String(reaperIntervalMs));
-  return startServer(program, args, join(dir, "daemon.sock"));
+  return startServer(program, args, join(dir, "daemon.sock"), { nodeArgs, env });
 }
 
-/** The baseline for IPC: a bare node:http server answering a fixed small JSON on a Unix socket. */
-export function startBareServer(dir) {
-  const socket = join(dir, "bare.sock");
-  return startServer(PATHS.bareServer, [socket], socket);
+/**
+ * The baseline for IPC: a bare node:http server on a Unix socket in `dir`, answering a fixed small
+ * JSON; or, given `body` (bytes) and `headers`, exactly those for every request. `name` names its
+ * socket and files, so several can share a dir.
+ */
+export function startBareServer(dir, { name = "bare", body, headers } = {}) {
+  const socket = join(dir, `${name}.sock`);
+  const args = [socket];
+  if (body !== undefined) {
+    const bodyFile = join(dir, `${name}.body`);
+    writeFileSync(bodyFile, body);
+    args.push(bodyFile);
+    if (headers !== undefined) {
+      const headersFile = join(dir, `${name}.headers.json`);
+      writeFileSync(headersFile, JSON.stringify(headers));
+      args.push(headersFile);
+    }
+  }
+  return startServer(PATHS.bareServer, args, socket);
 }
