@@ -2,6 +2,7 @@
 export * from "./daemon.js";
 export * from "./http.js";
 export * from "./nats.js";
+export * from "./nats-cluster.js";
 export * from "./processes.js";
 export * from "./run.js";
 export * from "./temp.js";

@@ -17,13 +17,16 @@ import {
   parseStreamSubject,
   type RemoteDirectory,
   readReceipt,
+  readWireJson,
   trusts,
+  WIRE_LIMITS,
 } from "@claudemesh/mesh";
 import type { SessionRegistry } from "@claudemesh/registry";
 import type { ConsumerMessages, JetStreamClient, JetStreamManager, JsMsg } from "@nats-io/jetstream";
 import type { LinkLogger } from "./link.js";
 import { type JetStreamModule, loadJetStream, loadNats } from "./load.js";
 import type { ReceiptSender } from "./receipts.js";
+import { RefusalLog } from "./refusal-log.js";
 import type { SealingKeys } from "./sealing-keys.js";
 
 export const STREAM_LIMITS = {
@@ -33,7 +36,12 @@ export const STREAM_LIMITS = {
   maxAckPending: 1_000,
 } as const;
 
-export type InboundRefusal = FrameRefusal | "unknown_recipient" | "bad_receipt" | "foreign_receipt";
+/**
+ * Why a frame changed nothing. `duplicate` is a new copy on the stream (not a redelivery) of a
+ * message the recipient holds already: a replay, or a sender's re-publish after the stream's
+ * two-minute dedupe window.
+ */
+export type InboundRefusal = FrameRefusal | "unknown_recipient" | "bad_receipt" | "foreign_receipt" | "duplicate";
 
 export interface InboundOptions {
   readonly mesh: string;
@@ -53,6 +61,28 @@ export interface InboundOptions {
 
 const messageOf = (error: unknown): string => (error instanceof Error ? error.message : String(error));
 
+/**
+ * Replicas for what a daemon makes (the stream here, the bucket in presence-sync.ts): 3 on a
+ * cluster, so that a majority outlives any one node; a single server refuses more than 1
+ * ("replicas > 1 not supported in non-clustered mode", 10074) and gets 1. A cluster that cannot
+ * place 3 (fewer nodes up, or a 2-node cluster) refuses the create: the daemon retries on its next
+ * attach rather than settle for less, since what it makes stays as made. Only STREAM.CREATE is
+ * used, so the allowlist of docs/teams.md suffices.
+ */
+export const REPLICAS = 3;
+
+const isNonClustered = (error: unknown): boolean => /non-clustered/i.test(messageOf(error));
+
+/** `create(REPLICAS)`, or `create(1)` when the server is not a cluster. */
+export async function withReplicas<T>(create: (replicas: number) => Promise<T>): Promise<T> {
+  try {
+    return await create(REPLICAS);
+  } catch (error) {
+    if (!isNonClustered(error)) throw error;
+    return create(1);
+  }
+}
+
 /** Makes the stream when it is missing (an operator may have made it, with other limits: kept). */
 export async function ensureStream(jsm: JetStreamManager, js: JetStreamModule): Promise<void> {
   try {
@@ -63,19 +93,35 @@ export async function ensureStream(jsm: JetStreamManager, js: JetStreamModule): 
   }
   const { nanos } = await loadNats();
   try {
-    await jsm.streams.add({
-      name: MESSAGE_STREAM,
-      subjects: [MESSAGE_STREAM_SUBJECTS],
-      retention: js.RetentionPolicy.Limits,
-      storage: js.StorageType.File,
-      max_age: nanos(STREAM_LIMITS.maxAgeMs),
-      duplicate_window: nanos(STREAM_LIMITS.duplicateWindowMs),
-    });
+    await withReplicas((replicas) =>
+      jsm.streams.add({
+        name: MESSAGE_STREAM,
+        subjects: [MESSAGE_STREAM_SUBJECTS],
+        retention: js.RetentionPolicy.Limits,
+        storage: js.StorageType.File,
+        num_replicas: replicas,
+        max_age: nanos(STREAM_LIMITS.maxAgeMs),
+        duplicate_window: nanos(STREAM_LIMITS.duplicateWindowMs),
+      }),
+    );
   } catch (error) {
     // Another daemon made it first.
     if (!/already in use/i.test(messageOf(error))) throw error;
   }
 }
+
+/**
+ * How the consumer is read. nats.js's defaults (30 s pulls, a heartbeat every 15 s, two missed
+ * before it acts, then a consumer info retried every 30 s) left a daemon deaf for ~38 s after the
+ * node leading its consumer died, and `expires` alone for 8-11 s. Here: pulls of 5 s with a
+ * heartbeat every second, so a dead leader is noticed after ~2 s; `bind` makes nats.js re-pull at
+ * once on missed heartbeats and on reconnect (no consumer info first, which waits for a new leader
+ * and is retried only every `expires`): a pull that finds no leader yet gets "no responders" and
+ * is made again ~2 s later, so the first pull after the election is served.
+ */
+export const CONSUME_OPTIONS = { max_messages: 256, expires: 5_000, idle_heartbeat: 1_000, bind: true } as const;
+/** `bind` hides a consumer that is gone: after this many missed-heartbeat notices in a row, ask. */
+const CHECK_AFTER_MISSED = 10;
 
 export class Inbound {
   readonly #o: InboundOptions;
@@ -83,10 +129,12 @@ export class Inbound {
   #messages: ConsumerMessages | undefined;
   #closed = false;
   #received = 0;
+  readonly #refusals: RefusalLog;
 
   constructor(options: InboundOptions) {
     this.#o = options;
     this.#now = options.now ?? Date.now;
+    this.#refusals = new RefusalLog(options.logger, { now: this.#now });
   }
 
   get received(): number {
@@ -110,8 +158,9 @@ export class Inbound {
     });
     if (this.#closed) return;
     const consumer = await js.consumers.get(MESSAGE_STREAM, name);
-    const messages = await consumer.consume({ max_messages: 256 });
+    const messages = await consumer.consume({ ...CONSUME_OPTIONS });
     this.#messages = messages;
+    this.#watchStatus(messages, jsm, name);
     void (async () => {
       // Each frame is taken synchronously, in stream order; its ack waits for the journal, and
       // the next frame does not: one journal write covers everything taken meanwhile.
@@ -136,6 +185,34 @@ export class Inbound {
       });
   }
 
+  /**
+   * A consumer deleted under us (the server says so on a pull) or found missing after heartbeats
+   * stopped: end this read, and the iterator's end attaches again, which makes the consumer anew.
+   * Missed heartbeats alone are nats.js's to mend (it re-pulls).
+   */
+  #watchStatus(messages: ConsumerMessages, jsm: JetStreamManager, name: string): void {
+    const restart = (why: string) => {
+      if (this.#closed || this.#messages !== messages) return;
+      this.#o.logger.warn("message consumer lost; attaching again", { mesh: this.#o.mesh, why });
+      void Promise.resolve(messages.close()).catch(() => undefined);
+    };
+    void (async () => {
+      let missed = 0;
+      for await (const s of messages.status()) {
+        if (s.type === "consumer_deleted") restart(s.description);
+        else if (s.type !== "heartbeats_missed") missed = 0;
+        else if (++missed % CHECK_AFTER_MISSED === 0) {
+          jsm.consumers.info(MESSAGE_STREAM, name).then(
+            () => undefined,
+            (error: unknown) => {
+              if (/not found/i.test(messageOf(error))) restart(messageOf(error));
+            },
+          );
+        }
+      }
+    })().catch(() => undefined);
+  }
+
   /** Acks once what this frame brought is on disk (then runs `after`); a failed write leaves it for redelivery. */
   #ackWhenPersisted(m: JsMsg, after?: () => void): void {
     this.#o.persisted().then(
@@ -157,15 +234,15 @@ export class Inbound {
         this.#refuse(m, "misrouted", `subject ${m.subject}`);
         return;
       }
-      let raw: unknown;
-      try {
-        raw = m.json();
-      } catch {
-        this.#refuse(m, "malformed", "not JSON");
+      // Weighed before it is parsed: a frame larger than any a daemon sends is never read.
+      const max = routed.kind === "message" ? WIRE_LIMITS.maxFrameBytes : WIRE_LIMITS.maxReceiptBytes;
+      const read = readWireJson(m.data, max);
+      if (!read.ok) {
+        this.#refuse(m, read.reason, `${m.subject}: ${read.detail}`);
         return;
       }
-      if (routed.kind === "message") this.#message(m, raw, routed.session);
-      else this.#receipt(m, raw);
+      if (routed.kind === "message") this.#message(m, read.value, routed.session);
+      else this.#receipt(m, read.value);
     } catch (error) {
       // Not ours to judge (a store error, a full disk): it comes back after ack_wait.
       this.#o.logger.warn("inbound frame failed; it will be redelivered", {
@@ -176,13 +253,21 @@ export class Inbound {
     }
   }
 
+  /** Counted every time; logged a few times a minute per reason (a flood must not fill daemon.log). */
   #refuse(m: JsMsg, reason: InboundRefusal, detail: string): void {
     this.#o.onRefused(reason);
-    this.#o.logger.warn("inbound frame refused", { mesh: this.#o.mesh, reason, detail });
+    this.#refusals.warn("inbound frame refused", reason, { mesh: this.#o.mesh, detail: detail.slice(0, 300) });
     m.term();
   }
 
   #message(m: JsMsg, raw: unknown, recipient: string): void {
+    // A new copy of a message this recipient holds (a replay): nothing to open, store or answer.
+    // A redelivery of the same copy still goes the whole way, for its receipt.
+    const id = (raw as { id?: unknown } | null)?.id;
+    if (!m.redelivered && typeof id === "string" && this.#holds(id, recipient)) {
+      this.#refuse(m, "duplicate", `message ${id} to ${recipient} is held already`);
+      return;
+    }
     const keys = this.#o.sealing.all(recipient);
     if (keys.length === 0) {
       // Sealed to a session of a previous run of this daemon: its sender re-seals for the new key.
@@ -207,6 +292,10 @@ export class Inbound {
     if (stored !== undefined) this.#o.receipts.queue(envelope.id, envelope.from.member_fingerprint, stored);
     this.#received++;
     this.#ackWhenPersisted(m, () => this.#o.receipts.flush());
+  }
+
+  #holds(id: string, recipient: string): boolean {
+    return this.#o.store.get(id)?.recipients.some((r) => r.session_id === recipient) === true;
   }
 
   #receipt(m: JsMsg, raw: unknown): void {

@@ -13,14 +13,17 @@ import {
   presenceKey,
   type RemoteDirectory,
   type RemotePresence,
+  readPresenceValue,
   signingKeyFromSeed,
   signRemotePresence,
 } from "@claudemesh/mesh";
 import type { RegistryEvent, SessionRecord, SessionRegistry } from "@claudemesh/registry";
 import type { KV, KvWatchEntry } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
+import { withReplicas } from "./inbound.js";
 import type { LinkLogger } from "./link.js";
 import { loadKv } from "./load.js";
+import { RefusalLog } from "./refusal-log.js";
 import type { SealingKeys } from "./sealing-keys.js";
 
 /** The refresh period is served in this many slices. */
@@ -55,12 +58,25 @@ export interface PresenceSyncOptions {
 
 const messageOf = (error: unknown): string => (error instanceof Error ? error.message : String(error));
 
-/** A bucket entry's JSON, or undefined when it is not JSON. */
-function parsed(entry: { json(): unknown }): unknown {
+/** A bucket entry's JSON, or undefined when it is too large or not JSON. */
+function parsed(entry: { value: Uint8Array }): unknown {
+  const read = readPresenceValue(entry.value);
+  return read.ok ? read.raw : undefined;
+}
+
+/**
+ * The bucket, made when missing: replicated as the message stream is (3 on a cluster, 1 on a
+ * single server: `withReplicas` in inbound.ts). One there already is bound as it is.
+ */
+export async function openBucket(nc: NatsConnection, ttl: number, logger: LinkLogger): Promise<KV> {
+  const { Kvm } = await loadKv();
+  const kvm = new Kvm(nc);
   try {
-    return entry.json();
-  } catch {
-    return undefined;
+    return await withReplicas((replicas) => kvm.create(PRESENCE_BUCKET, { history: 1, ttl, replicas }));
+  } catch (error) {
+    // Made by the operator (or another daemon) with other limits: use it as it is.
+    logger.info("presence bucket not created; binding the existing one", { error: messageOf(error) });
+    return kvm.open(PRESENCE_BUCKET);
   }
 }
 
@@ -77,10 +93,12 @@ export class PresenceSync {
   #judgeFrom = Number.POSITIVE_INFINITY;
   /** Session id → when its presence was last put (this daemon's clock). */
   readonly #lastPut = new Map<string, number>();
+  readonly #refusals: RefusalLog;
 
   constructor(options: PresenceSyncOptions) {
     this.#o = options;
     this.#now = options.now ?? Date.now;
+    this.#refusals = new RefusalLog(options.logger, { now: this.#now });
     this.#unsubscribe = options.registry.subscribe((event) => this.#onRegistry(event));
   }
 
@@ -92,17 +110,7 @@ export class PresenceSync {
   /** A new connection: bind the bucket, clear what a previous run of this daemon left, publish, watch. */
   async attach(nc: NatsConnection): Promise<void> {
     this.#detach();
-    const { Kvm } = await loadKv();
-    const kvm = new Kvm(nc);
-    const ttl = this.#o.bucketTtlMs ?? PRESENCE_TIMINGS.bucketTtlMs;
-    let kv: KV;
-    try {
-      kv = await kvm.create(PRESENCE_BUCKET, { history: 1, ttl });
-    } catch (error) {
-      // Made by the operator (or another daemon) with other limits: use it as it is.
-      this.#o.logger.info("presence bucket not created; binding the existing one", { error: messageOf(error) });
-      kv = await kvm.open(PRESENCE_BUCKET);
-    }
+    const kv = await openBucket(nc, this.#o.bucketTtlMs ?? PRESENCE_TIMINGS.bucketTtlMs, this.#o.logger);
     if (this.#closed) return;
     this.#kv = kv;
     this.linkUp();
@@ -234,25 +242,37 @@ export class PresenceSync {
       if (removed !== undefined) onRemote("removed", removed, "deleted");
       return;
     }
-    this.#believe(parsed(entry), at);
+    // Its size is checked before it is parsed: the server takes values up to its max_payload.
+    const read = readPresenceValue(entry.value);
+    if (!read.ok) this.#refused(read.reason, at, read.detail);
+    else this.#believe(read.raw, at);
+  }
+
+  /** Counted every time; logged a few times a minute per reason (a flood must not fill daemon.log). */
+  #refused(reason: PresenceRefusal, at: { mesh: string; daemon: string; session: string }, detail: string): void {
+    this.#o.onRefused(reason);
+    this.#refusals.warn("remote presence refused", reason, {
+      mesh: at.mesh,
+      daemon: at.daemon,
+      session_id: at.session.slice(0, 128),
+      detail,
+    });
   }
 
   #believe(raw: unknown, at: { mesh: string; daemon: string; session: string }): void {
     const now = this.#now();
     const believed = believeRemotePresence(raw, at, now, this.#o.trust);
     if (!believed.ok) {
-      this.#o.onRefused(believed.reason);
-      this.#o.logger.warn("remote presence refused", {
-        mesh: at.mesh,
-        daemon: at.daemon,
-        session_id: at.session,
-        reason: believed.reason,
-        detail: believed.detail,
-      });
+      this.#refused(believed.reason, at, believed.detail);
       return;
     }
     const applied = this.#o.directory.apply(believed.presence, now);
-    if (applied !== "stale") this.#o.onRemote(applied, believed.presence);
+    if (applied === "too_many_sessions" || applied === "too_many_peers") {
+      this.#refused(applied, at, "a new session over the directory's cap");
+    } else if (applied === "added" || applied === "updated") {
+      this.#o.onRemote(applied, believed.presence);
+    }
+    // A refresh (a newer copy showing the same) moved its deadline only: nothing to tell.
   }
 
   /**
