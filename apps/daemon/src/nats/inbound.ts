@@ -17,16 +17,13 @@ import {
   parseStreamSubject,
   type RemoteDirectory,
   readReceipt,
-  readWireJson,
   trusts,
-  WIRE_LIMITS,
 } from "@claudemesh/mesh";
 import type { SessionRegistry } from "@claudemesh/registry";
 import type { ConsumerMessages, JetStreamClient, JetStreamManager, JsMsg } from "@nats-io/jetstream";
 import type { LinkLogger } from "./link.js";
 import { type JetStreamModule, loadJetStream, loadNats } from "./load.js";
 import type { ReceiptSender } from "./receipts.js";
-import { RefusalLog } from "./refusal-log.js";
 import type { SealingKeys } from "./sealing-keys.js";
 
 export const STREAM_LIMITS = {
@@ -36,12 +33,7 @@ export const STREAM_LIMITS = {
   maxAckPending: 1_000,
 } as const;
 
-/**
- * Why a frame changed nothing. `duplicate` is a new copy on the stream (not a redelivery) of a
- * message the recipient holds already: a replay, or a sender's re-publish after the stream's
- * two-minute dedupe window.
- */
-export type InboundRefusal = FrameRefusal | "unknown_recipient" | "bad_receipt" | "foreign_receipt" | "duplicate";
+export type InboundRefusal = FrameRefusal | "unknown_recipient" | "bad_receipt" | "foreign_receipt";
 
 export interface InboundOptions {
   readonly mesh: string;
@@ -129,12 +121,10 @@ export class Inbound {
   #messages: ConsumerMessages | undefined;
   #closed = false;
   #received = 0;
-  readonly #refusals: RefusalLog;
 
   constructor(options: InboundOptions) {
     this.#o = options;
     this.#now = options.now ?? Date.now;
-    this.#refusals = new RefusalLog(options.logger, { now: this.#now });
   }
 
   get received(): number {
@@ -234,15 +224,15 @@ export class Inbound {
         this.#refuse(m, "misrouted", `subject ${m.subject}`);
         return;
       }
-      // Weighed before it is parsed: a frame larger than any a daemon sends is never read.
-      const max = routed.kind === "message" ? WIRE_LIMITS.maxFrameBytes : WIRE_LIMITS.maxReceiptBytes;
-      const read = readWireJson(m.data, max);
-      if (!read.ok) {
-        this.#refuse(m, read.reason, `${m.subject}: ${read.detail}`);
+      let raw: unknown;
+      try {
+        raw = m.json();
+      } catch {
+        this.#refuse(m, "malformed", "not JSON");
         return;
       }
-      if (routed.kind === "message") this.#message(m, read.value, routed.session);
-      else this.#receipt(m, read.value);
+      if (routed.kind === "message") this.#message(m, raw, routed.session);
+      else this.#receipt(m, raw);
     } catch (error) {
       // Not ours to judge (a store error, a full disk): it comes back after ack_wait.
       this.#o.logger.warn("inbound frame failed; it will be redelivered", {
@@ -253,21 +243,13 @@ export class Inbound {
     }
   }
 
-  /** Counted every time; logged a few times a minute per reason (a flood must not fill daemon.log). */
   #refuse(m: JsMsg, reason: InboundRefusal, detail: string): void {
     this.#o.onRefused(reason);
-    this.#refusals.warn("inbound frame refused", reason, { mesh: this.#o.mesh, detail: detail.slice(0, 300) });
+    this.#o.logger.warn("inbound frame refused", { mesh: this.#o.mesh, reason, detail });
     m.term();
   }
 
   #message(m: JsMsg, raw: unknown, recipient: string): void {
-    // A new copy of a message this recipient holds (a replay): nothing to open, store or answer.
-    // A redelivery of the same copy still goes the whole way, for its receipt.
-    const id = (raw as { id?: unknown } | null)?.id;
-    if (!m.redelivered && typeof id === "string" && this.#holds(id, recipient)) {
-      this.#refuse(m, "duplicate", `message ${id} to ${recipient} is held already`);
-      return;
-    }
     const keys = this.#o.sealing.all(recipient);
     if (keys.length === 0) {
       // Sealed to a session of a previous run of this daemon: its sender re-seals for the new key.
@@ -292,10 +274,6 @@ export class Inbound {
     if (stored !== undefined) this.#o.receipts.queue(envelope.id, envelope.from.member_fingerprint, stored);
     this.#received++;
     this.#ackWhenPersisted(m, () => this.#o.receipts.flush());
-  }
-
-  #holds(id: string, recipient: string): boolean {
-    return this.#o.store.get(id)?.recipients.some((r) => r.session_id === recipient) === true;
   }
 
   #receipt(m: JsMsg, raw: unknown): void {
