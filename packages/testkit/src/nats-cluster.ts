@@ -365,8 +365,8 @@ export async function startLeaf(
   });
 }
 
-/** Is the leaf connected to its hub (the hub's /leafz lists it)? */
-export async function leafConnected(hub: NatsNode, leaf: NatsNode): Promise<boolean> {
-  const leafz = await monitorJson<{ leafs?: { name?: string }[] }>(hub, "/leafz");
-  return (leafz.leafs ?? []).some((l) => l.name === leaf.name);
+/** Is the leaf connected to its hub? Its own /leafz counts its link (2.9.10's hub side names no leaf). */
+export async function leafConnected(leaf: NatsNode): Promise<boolean> {
+  if (!leaf.running()) return false;
+  return ((await monitorJson<{ leafnodes?: number }>(leaf, "/leafz")).leafnodes ?? 0) > 0;
 }
