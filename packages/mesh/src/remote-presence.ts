@@ -12,6 +12,7 @@ import { parseRegistration, type SessionStatus } from "@claudemesh/registry";
 import { isKeyHex, type SigningKey, signText, verifyText } from "./keys.js";
 import { daemonIdOf } from "./nats-layout.js";
 import { ATTESTATION, checkAttestation, type PresenceTrust } from "./presence.js";
+import { readWireJson } from "./remote-wire.js";
 import { isSealingKey } from "./seal.js";
 
 export interface RemotePresence {
@@ -53,6 +54,7 @@ export function x25519BindingText(sealingPubkey: string): string {
 
 /** Why a remote presence was not believed: each is counted. */
 export type PresenceRefusal =
+  | "oversized"
   | "malformed"
   | "key_mismatch"
   | "daemon_mismatch"
@@ -60,7 +62,28 @@ export type PresenceRefusal =
   | "expired"
   | "bad_attestation"
   | "bad_signature"
-  | "from_the_future";
+  | "from_the_future"
+  /** Believed, but its daemon already has `maxPerDaemon` sessions here (remote-directory.ts). */
+  | "too_many_sessions"
+  /** Believed, but the mesh already has `maxPeers` remote sessions here. */
+  | "too_many_peers";
+
+/**
+ * The most a presence value may weigh, checked before it is parsed. The largest honest one (every
+ * shown field at its registry limit in 3-byte characters: 32 groups of 64, a 128-character
+ * name, a 280-character summary, a 253-byte host, its keys and signatures) is under 9 KiB.
+ */
+export const MAX_PRESENCE_BYTES = 16 * 1024;
+
+/** A presence value as read from the bucket: JSON, or refused as oversized or malformed. */
+export function readPresenceValue(
+  data: Uint8Array,
+):
+  | { readonly ok: true; readonly raw: unknown }
+  | { readonly ok: false; readonly reason: PresenceRefusal; readonly detail: string } {
+  const read = readWireJson(data, MAX_PRESENCE_BYTES);
+  return read.ok ? { ok: true, raw: read.value } : read;
+}
 
 /** Clocks of two machines disagree a little; a presence published further ahead than this is refused. */
 export const MAX_CLOCK_SKEW_MS = 60_000;

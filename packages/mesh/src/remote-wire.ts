@@ -17,7 +17,7 @@ import { type Envelope, parseEnvelope, verifyEnvelope } from "./envelope.js";
 import { fingerprint, isKeyHex, isSignatureHex, type SigningKey, signText, verifyText } from "./keys.js";
 import { daemonIdOf } from "./nats-layout.js";
 import { checkAttestation, type PresenceTrust, trusts } from "./presence.js";
-import { openWithAny, type SealedBox, type SealingKeyPair, seal } from "./seal.js";
+import { openWithAny, SEAL_LIMITS, type SealedBox, type SealingKeyPair, seal } from "./seal.js";
 import { isUuid } from "./uuid.js";
 
 /** The proof that the envelope's signing key speaks for a member: an attestation, or the member key. */
@@ -42,6 +42,7 @@ export interface MessageFrame {
 
 /** Why a message frame was not taken: each is counted, none is stored. */
 export type FrameRefusal =
+  | "oversized"
   | "malformed"
   | "stale_key"
   | "tampered"
@@ -55,6 +56,46 @@ export type OpenedFrame =
   | { readonly ok: false; readonly reason: FrameRefusal; readonly detail: string };
 
 const refuse = (reason: FrameRefusal, detail: string): OpenedFrame => ({ ok: false, reason, detail });
+
+/**
+ * The most a frame from another daemon may weigh, checked before it is parsed. A message frame
+ * holds a box whose plaintext is at most `SEAL_LIMITS.maxPlaintextBytes`, in base64url (4/3),
+ * plus its few short fields; a receipt is ids, a state and a signature. Anything larger could
+ * never be taken, and parsing it (up to the server's max_payload, 1 MiB by default) is work a
+ * hostile member would get for free.
+ */
+export const WIRE_LIMITS = {
+  maxFrameBytes: Math.ceil((SEAL_LIMITS.maxPlaintextBytes * 4) / 3) + 4 * 1024,
+  maxReceiptBytes: 4 * 1024,
+} as const;
+
+export type ReadJson =
+  | { readonly ok: true; readonly value: unknown }
+  | { readonly ok: false; readonly reason: "oversized" | "malformed"; readonly detail: string };
+
+const utf8 = new TextDecoder("utf-8", { fatal: true });
+
+/**
+ * A value received from the server, as JSON: refused as `oversized` past `maxBytes` (unparsed),
+ * `malformed` when it is not UTF-8 or not JSON. Deep nesting parses (V8's parser does not
+ * recurse) and is refused by the shape checks after.
+ */
+export function readWireJson(data: Uint8Array, maxBytes: number): ReadJson {
+  if (data.length > maxBytes) {
+    return { ok: false, reason: "oversized", detail: `${data.length} bytes, more than ${maxBytes}` };
+  }
+  let text: string;
+  try {
+    text = utf8.decode(data);
+  } catch {
+    return { ok: false, reason: "malformed", detail: "not UTF-8" };
+  }
+  try {
+    return { ok: true, value: JSON.parse(text) };
+  } catch {
+    return { ok: false, reason: "malformed", detail: "not JSON" };
+  }
+}
 
 function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === "object" && value !== null && !Array.isArray(value);

@@ -6,8 +6,10 @@ import { ATTESTATION, mintPresence } from "../src/presence.js";
 import {
   believeRemotePresence,
   MAX_CLOCK_SKEW_MS,
+  MAX_PRESENCE_BYTES,
   presenceText,
   type RemotePresence,
+  readPresenceValue,
   signRemotePresence,
   type Unsigned,
   x25519BindingText,
@@ -142,6 +144,54 @@ describe("remote presence", () => {
       { ...p, parent_attestation: null },
     ]) {
       expect(believeRemotePresence(raw, at(p), T0, trustAlice)).toMatchObject({ ok: false, reason: "malformed" });
+    }
+  });
+});
+
+describe("presence values as read from the bucket", () => {
+  const bytes = (s: string) => new TextEncoder().encode(s);
+
+  it("the largest honest presence fits well under the size limit, and reads back whole", () => {
+    const wide = "\u4e2d".repeat(64); // 3 bytes each in UTF-8: the most a 64-unit string weighs
+    const p = published({
+      display_name: "\u4e2d".repeat(128),
+      role: wide,
+      groups: Array.from({ length: 32 }, (_, i) => `${i}${wide}`.slice(0, 64)),
+      summary: "\u4e2d".repeat(280),
+      host: "h".repeat(253),
+    });
+    const value = bytes(JSON.stringify(p));
+    expect(value.length).toBeLessThan(MAX_PRESENCE_BYTES * 0.6);
+    const read = readPresenceValue(value);
+    expect(read.ok && believeRemotePresence(read.raw, at(p), T0, trustAlice).ok).toBe(true);
+  });
+
+  it("refuses one past the limit unparsed, and bytes that are not UTF-8 JSON as malformed", () => {
+    expect(readPresenceValue(new Uint8Array(MAX_PRESENCE_BYTES + 1).fill(0x20))).toMatchObject({
+      ok: false,
+      reason: "oversized",
+    });
+    for (const value of [bytes("not json"), Uint8Array.of(0x7b, 0xff, 0x7d), bytes('{"v":1')]) {
+      expect(readPresenceValue(value)).toMatchObject({ ok: false, reason: "malformed" });
+    }
+  });
+
+  it("deep nesting and wrong shapes under the limit parse, and are refused as malformed, never thrown", () => {
+    const p = published();
+    const deep = (n: number) => `${"[".repeat(n)}${"]".repeat(n)}`;
+    for (const text of [
+      deep(MAX_PRESENCE_BYTES / 2 - 1),
+      `{"v":1,"groups":${deep(5000)}}`,
+      `{"v":1,"display_name":{"a":${deep(5000)}}}`,
+      JSON.stringify({ ...p, parent_attestation: JSON.parse(deep(3000)) }),
+      "null",
+      "[]",
+      "7",
+    ]) {
+      const read = readPresenceValue(bytes(text));
+      expect(read.ok).toBe(true);
+      if (read.ok)
+        expect(believeRemotePresence(read.raw, at(p), T0, trustAlice)).toMatchObject({ reason: "malformed" });
     }
   });
 });

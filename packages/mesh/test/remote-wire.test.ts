@@ -7,9 +7,11 @@ import {
   daemonIdOfFingerprint,
   openMessageFrame,
   readReceipt,
+  readWireJson,
   type SenderProof,
   sealMessageFrame,
   signReceipt,
+  WIRE_LIMITS,
 } from "../src/remote-wire.js";
 import { generateSealingKeyPair } from "../src/seal.js";
 import { uuidV7Generator } from "../src/uuid.js";
@@ -164,6 +166,46 @@ describe("receipts", () => {
     expect(readReceipt(receipt, "other")).toMatchObject({ reason: "malformed" });
     expect(readReceipt(signReceipt({ ...fields, state: "accepted" }, bob), "team")).toMatchObject({
       reason: "malformed",
+    });
+  });
+});
+
+describe("what is read off the wire", () => {
+  const bytes = (s: string) => new TextEncoder().encode(s);
+
+  it("a message frame at the largest sealed size fits the frame limit; one byte over is oversized, unparsed", () => {
+    // The largest plaintext a box may hold, as base64url, in a frame's JSON.
+    const ct = "A".repeat(Math.ceil((256 * 1024 * 4) / 3));
+    const frame = bytes(
+      JSON.stringify({ v: 1, id: newId(), from_session: "s-1", box: { v: 1, kid: "k", epk: "e", nonce: "n", ct } }),
+    );
+    expect(frame.length).toBeLessThanOrEqual(WIRE_LIMITS.maxFrameBytes);
+    expect(readWireJson(frame, WIRE_LIMITS.maxFrameBytes).ok).toBe(true);
+    const over = new Uint8Array(WIRE_LIMITS.maxFrameBytes + 1).fill(0x20);
+    expect(readWireJson(over, WIRE_LIMITS.maxFrameBytes)).toMatchObject({ ok: false, reason: "oversized" });
+  });
+
+  it("a receipt fits its limit; random bytes, cut JSON and invalid UTF-8 are malformed", () => {
+    const member = generateSigningKey();
+    const r = signReceipt(
+      {
+        mesh: "team",
+        message_id: newId(),
+        session_id: "s".repeat(128),
+        state: "refused",
+        updated_at: T0,
+        reason: "inbox_full",
+      },
+      member,
+    );
+    expect(bytes(JSON.stringify(r)).length).toBeLessThan(WIRE_LIMITS.maxReceiptBytes / 2);
+    const random = Uint8Array.from({ length: 64 }, (_, i) => (i * 151 + 7) % 256);
+    for (const value of [random, bytes('{"v":1,'), Uint8Array.of(0x22, 0xc3, 0x22)]) {
+      expect(readWireJson(value, WIRE_LIMITS.maxReceiptBytes)).toMatchObject({ ok: false, reason: "malformed" });
+    }
+    expect(readWireJson(bytes(JSON.stringify(r)), WIRE_LIMITS.maxReceiptBytes)).toEqual({
+      ok: true,
+      value: JSON.parse(JSON.stringify(r)),
     });
   });
 });
