@@ -17,13 +17,16 @@ import {
   parseStreamSubject,
   type RemoteDirectory,
   readReceipt,
+  readWireJson,
   trusts,
+  WIRE_LIMITS,
 } from "@claudemesh/mesh";
 import type { SessionRegistry } from "@claudemesh/registry";
 import type { ConsumerMessages, JetStreamClient, JetStreamManager, JsMsg } from "@nats-io/jetstream";
 import type { LinkLogger } from "./link.js";
 import { type JetStreamModule, loadJetStream, loadNats } from "./load.js";
 import type { ReceiptSender } from "./receipts.js";
+import { RefusalLog } from "./refusal-log.js";
 import type { SealingKeys } from "./sealing-keys.js";
 
 export const STREAM_LIMITS = {
@@ -33,7 +36,12 @@ export const STREAM_LIMITS = {
   maxAckPending: 1_000,
 } as const;
 
-export type InboundRefusal = FrameRefusal | "unknown_recipient" | "bad_receipt" | "foreign_receipt";
+/**
+ * Why a frame changed nothing. `duplicate` is a new copy on the stream (not a redelivery) of a
+ * message the recipient holds already: a replay, or a sender's re-publish after the stream's
+ * two-minute dedupe window.
+ */
+export type InboundRefusal = FrameRefusal | "unknown_recipient" | "bad_receipt" | "foreign_receipt" | "duplicate";
 
 export interface InboundOptions {
   readonly mesh: string;
@@ -121,10 +129,12 @@ export class Inbound {
   #messages: ConsumerMessages | undefined;
   #closed = false;
   #received = 0;
+  readonly #refusals: RefusalLog;
 
   constructor(options: InboundOptions) {
     this.#o = options;
     this.#now = options.now ?? Date.now;
+    this.#refusals = new RefusalLog(options.logger, { now: this.#now });
   }
 
   get received(): number {
@@ -224,15 +234,15 @@ export class Inbound {
         this.#refuse(m, "misrouted", `subject ${m.subject}`);
         return;
       }
-      let raw: unknown;
-      try {
-        raw = m.json();
-      } catch {
-        this.#refuse(m, "malformed", "not JSON");
+      // Weighed before it is parsed: a frame larger than any a daemon sends is never read.
+      const max = routed.kind === "message" ? WIRE_LIMITS.maxFrameBytes : WIRE_LIMITS.maxReceiptBytes;
+      const read = readWireJson(m.data, max);
+      if (!read.ok) {
+        this.#refuse(m, read.reason, `${m.subject}: ${read.detail}`);
         return;
       }
-      if (routed.kind === "message") this.#message(m, raw, routed.session);
-      else this.#receipt(m, raw);
+      if (routed.kind === "message") this.#message(m, read.value, routed.session);
+      else this.#receipt(m, read.value);
     } catch (error) {
       // Not ours to judge (a store error, a full disk): it comes back after ack_wait.
       this.#o.logger.warn("inbound frame failed; it will be redelivered", {
@@ -243,9 +253,10 @@ export class Inbound {
     }
   }
 
+  /** Counted every time; logged a few times a minute per reason (a flood must not fill daemon.log). */
   #refuse(m: JsMsg, reason: InboundRefusal, detail: string): void {
     this.#o.onRefused(reason);
-    this.#o.logger.warn("inbound frame refused", { mesh: this.#o.mesh, reason, detail });
+    this.#refusals.warn("inbound frame refused", reason, { mesh: this.#o.mesh, detail: detail.slice(0, 300) });
     m.term();
   }
 
@@ -262,6 +273,13 @@ export class Inbound {
       return;
     }
     const { envelope } = opened;
+    // A new copy on the stream of a message this recipient holds (a replay, whole and authentic):
+    // nothing to store and no receipt to send again. A redelivery of the same copy still goes the
+    // whole way, for its receipt (the first may be lost).
+    if (!m.redelivered && this.#holds(envelope.id, recipient)) {
+      this.#refuse(m, "duplicate", `message ${envelope.id} to ${recipient} is held already`);
+      return;
+    }
     const display = this.#o.registry.get(recipient)?.display_name ?? recipient;
     try {
       this.#o.service.receive(envelope, { session_id: recipient, display_name: display });
@@ -274,6 +292,10 @@ export class Inbound {
     if (stored !== undefined) this.#o.receipts.queue(envelope.id, envelope.from.member_fingerprint, stored);
     this.#received++;
     this.#ackWhenPersisted(m, () => this.#o.receipts.flush());
+  }
+
+  #holds(id: string, recipient: string): boolean {
+    return this.#o.store.get(id)?.recipients.some((r) => r.session_id === recipient) === true;
   }
 
   #receipt(m: JsMsg, raw: unknown): void {

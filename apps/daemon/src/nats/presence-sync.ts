@@ -13,6 +13,7 @@ import {
   presenceKey,
   type RemoteDirectory,
   type RemotePresence,
+  readPresenceValue,
   signingKeyFromSeed,
   signRemotePresence,
 } from "@claudemesh/mesh";
@@ -22,6 +23,7 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import { withReplicas } from "./inbound.js";
 import type { LinkLogger } from "./link.js";
 import { loadKv } from "./load.js";
+import { RefusalLog } from "./refusal-log.js";
 import type { SealingKeys } from "./sealing-keys.js";
 
 /** The refresh period is served in this many slices. */
@@ -56,13 +58,10 @@ export interface PresenceSyncOptions {
 
 const messageOf = (error: unknown): string => (error instanceof Error ? error.message : String(error));
 
-/** A bucket entry's JSON, or undefined when it is not JSON. */
-function parsed(entry: { json(): unknown }): unknown {
-  try {
-    return entry.json();
-  } catch {
-    return undefined;
-  }
+/** A bucket entry's JSON, or undefined when it is too large or not JSON. */
+function parsed(entry: { value: Uint8Array }): unknown {
+  const read = readPresenceValue(entry.value);
+  return read.ok ? read.raw : undefined;
 }
 
 /**
@@ -94,10 +93,12 @@ export class PresenceSync {
   #judgeFrom = Number.POSITIVE_INFINITY;
   /** Session id → when its presence was last put (this daemon's clock). */
   readonly #lastPut = new Map<string, number>();
+  readonly #refusals: RefusalLog;
 
   constructor(options: PresenceSyncOptions) {
     this.#o = options;
     this.#now = options.now ?? Date.now;
+    this.#refusals = new RefusalLog(options.logger, { now: this.#now });
     this.#unsubscribe = options.registry.subscribe((event) => this.#onRegistry(event));
   }
 
@@ -241,25 +242,37 @@ export class PresenceSync {
       if (removed !== undefined) onRemote("removed", removed, "deleted");
       return;
     }
-    this.#believe(parsed(entry), at);
+    // Its size is checked before it is parsed: the server takes values up to its max_payload.
+    const read = readPresenceValue(entry.value);
+    if (!read.ok) this.#refused(read.reason, at, read.detail);
+    else this.#believe(read.raw, at);
+  }
+
+  /** Counted every time; logged a few times a minute per reason (a flood must not fill daemon.log). */
+  #refused(reason: PresenceRefusal, at: { mesh: string; daemon: string; session: string }, detail: string): void {
+    this.#o.onRefused(reason);
+    this.#refusals.warn("remote presence refused", reason, {
+      mesh: at.mesh,
+      daemon: at.daemon,
+      session_id: at.session.slice(0, 128),
+      detail,
+    });
   }
 
   #believe(raw: unknown, at: { mesh: string; daemon: string; session: string }): void {
     const now = this.#now();
     const believed = believeRemotePresence(raw, at, now, this.#o.trust);
     if (!believed.ok) {
-      this.#o.onRefused(believed.reason);
-      this.#o.logger.warn("remote presence refused", {
-        mesh: at.mesh,
-        daemon: at.daemon,
-        session_id: at.session,
-        reason: believed.reason,
-        detail: believed.detail,
-      });
+      this.#refused(believed.reason, at, believed.detail);
       return;
     }
     const applied = this.#o.directory.apply(believed.presence, now);
-    if (applied !== "stale") this.#o.onRemote(applied, believed.presence);
+    if (applied === "too_many_sessions" || applied === "too_many_peers") {
+      this.#refused(applied, at, "a new session over the directory's cap");
+    } else if (applied === "added" || applied === "updated") {
+      this.#o.onRemote(applied, believed.presence);
+    }
+    // A refresh (a newer copy showing the same) moved its deadline only: nothing to tell.
   }
 
   /**
