@@ -54,6 +54,14 @@ async function execute(ctx: CliContext, inv: Invocation): Promise<number> {
       return (await import("./commands/mesh.js")).meshStatusCommand(ctx, inv.mesh, inv.options);
     case "mesh remove":
       return (await import("./commands/mesh.js")).meshRemoveCommand(ctx, inv.mesh);
+    case "mesh host":
+      return (await import("./commands/mesh-host.js")).meshHostCommand(ctx, inv.mesh, inv.options);
+    case "mesh invite":
+      return (await import("./commands/mesh-host.js")).meshInviteCommand(ctx, inv.mesh, inv.options);
+    case "mesh join":
+      return (await import("./commands/mesh-host.js")).meshJoinCommand(ctx, inv.join, inv.options);
+    case "mesh revoke":
+      return (await import("./commands/mesh-host.js")).meshRevokeCommand(ctx, inv.mesh, inv.who, inv.options);
     case "doctor":
       return (await import("./commands/doctor.js")).doctorCommand(ctx, inv.options);
     case "completion":

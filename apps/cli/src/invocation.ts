@@ -5,6 +5,7 @@ import type { Shell } from "./commands/completion.js";
 import type { InboxOptions } from "./commands/inbox.js";
 import type { LaunchOptions } from "./commands/launch.js";
 import type { MeshAddOptions } from "./commands/mesh.js";
+import type { MeshHostOptions, MeshInviteOptions } from "./commands/mesh-host.js";
 import type { StatusOptions } from "./commands/peers.js";
 import type { SendOptions } from "./commands/send.js";
 
@@ -39,6 +40,15 @@ export type Invocation =
   | { readonly name: "mesh list"; readonly options: { readonly json?: boolean } }
   | { readonly name: "mesh status"; readonly mesh?: string; readonly options: { readonly json?: boolean } }
   | { readonly name: "mesh remove"; readonly mesh: string }
+  | { readonly name: "mesh host"; readonly mesh: string; readonly options: MeshHostOptions }
+  | { readonly name: "mesh invite"; readonly mesh: string; readonly options: MeshInviteOptions }
+  | { readonly name: "mesh join"; readonly join: string; readonly options: { readonly json?: boolean } }
+  | {
+      readonly name: "mesh revoke";
+      readonly mesh: string;
+      readonly who: string;
+      readonly options: { readonly dir?: string };
+    }
   | { readonly name: "daemon install"; readonly options: { readonly force?: boolean; readonly dryRun?: boolean } }
   | { readonly name: "daemon uninstall" }
   | { readonly name: "doctor"; readonly options: { readonly json?: boolean; readonly fix?: boolean } }

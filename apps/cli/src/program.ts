@@ -5,6 +5,7 @@ import type { Shell } from "./commands/completion.js";
 import type { InboxOptions } from "./commands/inbox.js";
 import type { LaunchOptions } from "./commands/launch.js";
 import type { MeshAddOptions } from "./commands/mesh.js";
+import type { MeshHostOptions, MeshInviteOptions } from "./commands/mesh-host.js";
 import type { StatusOptions } from "./commands/peers.js";
 import type { SendOptions } from "./commands/send.js";
 import { CliError, EXIT } from "./exit-codes.js";
@@ -341,6 +342,76 @@ export function buildProgram(invoke: (inv: Invocation) => void): Command {
       .argument("<name>", "the mesh")
       .action((name: string) => invoke({ name: "mesh remove", mesh: name })),
     "claudemesh mesh remove team",
+  );
+  example(
+    mesh
+      .command("host")
+      .summary("run a NATS server for a mesh, in the foreground, and bind this machine to it")
+      .description(
+        "Run a nats-server set up for the mesh: JetStream, and NATS's own decentralized auth (an operator, an " +
+          "account for the mesh, a signing key) kept in --dir (default ~/.claudemesh/host/NAME, 0700). This " +
+          "machine's daemon is bound to it as the first member. Invite others with `mesh invite`. Runs until " +
+          "Ctrl-C or SIGTERM; the keys and every member's credential survive restarts. Needs nats-server on PATH.",
+      )
+      .argument("<name>", "the mesh (1–64 of a-z 0-9 . _ -)")
+      .option("--listen <host:port>", "where the server listens (default 0.0.0.0:4222, or the last run's)")
+      .option(
+        "--advertise <url>",
+        "the address members dial, nats://HOST:PORT (repeatable; default from --listen)",
+        collect,
+        [],
+      )
+      .option("--dir <dir>", "the host dir (keys, server config, invites, members)")
+      .option("--nats-server <path>", "the nats-server program (default: from PATH)")
+      .action((name: string, options: MeshHostOptions) => invoke({ name: "mesh host", mesh: name, options })),
+    "claudemesh mesh host team",
+    "claudemesh mesh host team --listen 0.0.0.0:4222 --advertise nats://build-box.lan:4222",
+  );
+  example(
+    mesh
+      .command("invite")
+      .summary("print a join string for one more machine (good once, until it expires)")
+      .description(
+        "Mint an invite for a mesh this machine hosts and print its join string: a secret, like a password, " +
+          "until it is used or expires. `mesh join` on the other machine redeems it for a credential that lets " +
+          "that daemon do only what a daemon needs. Exit 4 when this machine hosts no such mesh.",
+      )
+      .argument("<name>", "the hosted mesh")
+      .option("--expires <duration>", "how long it stays good: 30m, 12h, 7d (default 7d)")
+      .option("--dir <dir>", "the host dir (default ~/.claudemesh/host/NAME)")
+      .option("--json", "print {mesh, id, expires_at, join}")
+      .action((name: string, options: MeshInviteOptions) => invoke({ name: "mesh invite", mesh: name, options })),
+    "claudemesh mesh invite team --expires 1d",
+  );
+  example(
+    mesh
+      .command("join")
+      .summary("join a mesh with the string `mesh invite` printed")
+      .description(
+        "Redeem a join string: ask the mesh's host for a credential of this daemon's own (its seed is made here " +
+          "and never sent), keep it in the daemon dir (0600) and bind the mesh. Exit 2 for a damaged string, 1 " +
+          "when the server or host refuses it (expired, revoked, used) or cannot be reached.",
+      )
+      .argument("<join-string>", "what mesh invite printed (claudemesh-join:1:…)")
+      .option("--json", "print the bound mesh as the API returns it")
+      .action((join: string, options: { json?: boolean }) => invoke({ name: "mesh join", join, options })),
+    "claudemesh mesh join claudemesh-join:1:eyJ2Ijox…",
+  );
+  example(
+    mesh
+      .command("revoke")
+      .summary("take back a member's credential or an unused invite")
+      .description(
+        "Revoke a member of a mesh this machine hosts (by fingerprint SHA256:… or daemon id) or an invite (by its " +
+          "id): the server refuses it from now on and closes its connections. Exit 4 when nothing has that name.",
+      )
+      .argument("<name>", "the hosted mesh")
+      .argument("<who>", "a member fingerprint, a daemon id, or an invite id")
+      .option("--dir <dir>", "the host dir (default ~/.claudemesh/host/NAME)")
+      .action((name: string, who: string, options: { dir?: string }) =>
+        invoke({ name: "mesh revoke", mesh: name, who, options }),
+      ),
+    "claudemesh mesh revoke team SHA256:3q2+7wAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
   );
   example(
     daemon
