@@ -24,6 +24,7 @@ const BENCHMARKS = {
   M2: "./m2-remote.mjs",
   M3: "./m3-presence.mjs",
   M5: "./m5-agents.mjs",
+  R3: "./r3-failover.mjs",
   H1: "./h1-hostile.mjs",
 };
 
