@@ -123,6 +123,8 @@ export async function meshHostCommand(ctx: CliContext, mesh: string, options: Me
 export async function meshInviteCommand(ctx: CliContext, mesh: string, options: MeshInviteOptions): Promise<number> {
   const host = await hostModule();
   const dir = hostDirOf(ctx, mesh, options.dir, host.defaultHostDir);
+  const duration = host.parseDuration(options.expires ?? "7d");
+  if (!duration.ok) throw new CliError(`--expires: ${duration.error}`, EXIT.usage);
   const hostDir = new host.HostDir(dir);
   if (!hostDir.exists()) {
     throw new CliError(
@@ -130,8 +132,6 @@ export async function meshInviteCommand(ctx: CliContext, mesh: string, options: 
       EXIT.notFound,
     );
   }
-  const duration = host.parseDuration(options.expires ?? "7d");
-  if (!duration.ok) throw new CliError(`--expires: ${duration.error}`, EXIT.usage);
   let config: ReturnType<typeof hostDir.readConfig>;
   let keys: ReturnType<typeof hostDir.readKeys>;
   try {
