@@ -10,7 +10,7 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { request } from "node:http";
 import { join } from "node:path";
 import { encodeMeshConfig, MESSAGE_STREAM, parseMeshBinding } from "../packages/mesh/dist/index.js";
-import { startDaemon } from "./lib/daemon.mjs";
+import { PATHS, startDaemon } from "./lib/daemon.mjs";
 import { createClient, registerInMesh, send, sendOk } from "./lib/http.mjs";
 import { natsClient } from "./lib/nats.mjs";
 import { startCluster } from "./lib/nats-cluster.mjs";
@@ -93,7 +93,7 @@ export async function run({ quick, log }) {
     const jsm = await jetstream.jetstreamManager(obs);
 
     // B first: the first consumer on the stream is B's.
-    const b = await startDaemon(bind(join(dir, "b"), cluster.urls));
+    const b = await startDaemon(bind(join(dir, "b"), cluster.urls), { program: PATHS.cliDaemon });
     stops.push(() => b.stop());
     const clientB = createClient(b.socket);
     const web = await registerInMesh(clientB, pid, "web", MESH);
@@ -107,7 +107,7 @@ export async function run({ quick, log }) {
     ).catch((error) => {
       throw new Error(`${error.message}; B's log: ${b.stderr().slice(-4_000)}`);
     });
-    const a = await startDaemon(bind(join(dir, "a"), cluster.urls));
+    const a = await startDaemon(bind(join(dir, "a"), cluster.urls), { program: PATHS.cliDaemon });
     stops.push(() => a.stop());
     const clientA = createClient(a.socket);
     const api = await registerInMesh(clientA, pid, "api", MESH);
@@ -204,12 +204,14 @@ export async function run({ quick, log }) {
     const flowing = (t0) =>
       firstAfter(daemonArrivals, "cm", t0) !== undefined && firstAfter(bareArrivals, "bare", t0) !== undefined;
     const current = async () => {
-      for (const info of [
-        await jsm.streams.info(MESSAGE_STREAM),
-        await jsm.consumers.info(MESSAGE_STREAM, consumerB),
-        await jsm.consumers.info(MESSAGE_STREAM, BARE),
-      ]) {
-        const c = info.cluster;
+      // Each asked at once, a failure (a leader moving) read as "not yet".
+      const infos = await Promise.all([
+        jsm.streams.info(MESSAGE_STREAM).catch(() => undefined),
+        jsm.consumers.info(MESSAGE_STREAM, consumerB).catch(() => undefined),
+        jsm.consumers.info(MESSAGE_STREAM, BARE).catch(() => undefined),
+      ]);
+      for (const info of infos) {
+        const c = info?.cluster;
         if (!c?.leader || (c.replicas ?? []).length !== 2 || !c.replicas.every((r) => r.current)) return false;
       }
       return true;
@@ -220,7 +222,7 @@ export async function run({ quick, log }) {
         const consumerLeader = await alignBare();
         const streamLeader = await separate();
         const t = performance.now();
-        await until(() => current() && flowing(t), "both flows before the kill", 60_000);
+        await until(async () => (await current()) && flowing(t), "both flows before the kill", 60_000);
         const target = kind === "stream" ? streamLeader : consumerLeader;
         const node = cluster.node(target);
         await node.kill9();
