@@ -162,6 +162,10 @@ describe.concurrent("completion", () => {
       "list",
       "status",
       "remove",
+      "host",
+      "invite",
+      "join",
+      "revoke",
       "--help",
     ]);
     expect(completeBash(sb, script, bin, ["claudemesh", "mesh", "add", "team", "--t"])).toEqual([
