@@ -23,6 +23,7 @@ const BENCHMARKS = {
   M1: "./m1-messages.mjs",
   M2: "./m2-remote.mjs",
   M3: "./m3-presence.mjs",
+  M4: "./m4-scale.mjs",
   M5: "./m5-agents.mjs",
   R3: "./r3-failover.mjs",
   H1: "./h1-hostile.mjs",
