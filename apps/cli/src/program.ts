@@ -363,9 +363,14 @@ export function buildProgram(invoke: (inv: Invocation) => void): Command {
       )
       .option("--dir <dir>", "the host dir (keys, server config, invites, members)")
       .option("--nats-server <path>", "the nats-server program (default: from PATH)")
+      .option("--install", "write and start a login service (systemd user unit, launchd agent) that runs this instead")
+      .option("--uninstall", "stop and remove that service")
+      .option("--dry-run", "with --install: print the service file, change nothing")
+      .option("--force", "with --install: install even inside CI")
       .action((name: string, options: MeshHostOptions) => invoke({ name: "mesh host", mesh: name, options })),
     "claudemesh mesh host team",
     "claudemesh mesh host team --listen 0.0.0.0:4222 --advertise nats://build-box.lan:4222",
+    "claudemesh mesh host team --install",
   );
   example(
     mesh

@@ -3,20 +3,38 @@
 // binds this machine's daemon to it; `invite` prints a join string; `join` (on another machine)
 // redeems it for a member credential scoped to that daemon and binds the mesh; `revoke` takes a
 // member or an invite back. The NATS code is loaded only by these commands.
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
-import { join, resolve } from "node:path";
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
 import { type MeshesResponse, type MeshView, meshPath, ROUTES } from "@claudemesh/client";
 import { decodeMemberKey, type MemberKey } from "@claudemesh/mesh";
 import { call } from "../api.js";
-import type { CliContext } from "../context.js";
+import { type CliContext, warn } from "../context.js";
+import { daemonProgram } from "../daemon-control.js";
 import { CliError, EXIT } from "../exit-codes.js";
+import {
+  type HostServiceSpec,
+  hostLaunchdPlist,
+  hostServiceName,
+  hostServicePath,
+  hostSystemdUnit,
+} from "../service/host-service.js";
+import { runAll } from "../service/manager.js";
+import { serviceCommands, serviceManagerFor } from "../service/platform.js";
+import { ServiceValueError } from "../service/service-spec.js";
 import { MESH_ADD_TIMEOUT_MS } from "./mesh.js";
+import { byHand, ciValue, writeAtomically } from "./service.js";
 
 export interface MeshHostOptions {
   listen?: string;
   advertise?: string[];
   dir?: string;
   natsServer?: string;
+  /** Write and start a login service running this command instead of running it here. */
+  install?: boolean;
+  uninstall?: boolean;
+  /** With --install: print the service file only. */
+  dryRun?: boolean;
+  force?: boolean;
 }
 
 export interface MeshInviteOptions {
@@ -68,6 +86,7 @@ async function bind(ctx: CliContext, mesh: string, servers: readonly string[], c
 }
 
 export async function meshHostCommand(ctx: CliContext, mesh: string, options: MeshHostOptions): Promise<number> {
+  if (options.install || options.uninstall || options.dryRun) return hostServiceCommand(ctx, mesh, options);
   const host = await hostModule();
   const member = await memberKey(ctx);
   const dir = hostDirOf(ctx, mesh, options.dir, host.defaultHostDir);
@@ -221,5 +240,76 @@ export async function meshRevokeCommand(
     return EXIT.failure;
   }
   ctx.stdout.write(`revoked ${named.what}: the server refuses it from now on\n`);
+  return EXIT.ok;
+}
+
+/** `mesh host NAME --install|--uninstall [--dry-run]`: the host as a login service, as `daemon install` does the daemon. */
+export async function hostServiceCommand(
+  ctx: CliContext,
+  mesh: string,
+  options: MeshHostOptions,
+  platform: NodeJS.Platform = process.platform,
+): Promise<number> {
+  if (options.install && options.uninstall) throw new CliError("give --install or --uninstall, not both", EXIT.usage);
+  const manager = serviceManagerFor(platform);
+  if (manager === undefined) {
+    throw new CliError(`no login service on ${platform}: run claudemesh mesh host ${mesh} in the foreground`);
+  }
+  const file = hostServicePath(manager, ctx.env, ctx.home, mesh);
+  const name = hostServiceName(manager, mesh);
+  const commands = serviceCommands(manager, file, process.getuid?.() ?? 0, name);
+  if (options.uninstall) {
+    if (!existsSync(file)) {
+      ctx.stdout.write(`nothing to uninstall: no ${file}\n`);
+      return EXIT.ok;
+    }
+    const unloaded = await runAll(commands.unload, ctx.env);
+    if (!unloaded.ok)
+      warn(ctx, `warning: could not stop ${name} (${unloaded.detail}); run by hand:\n${byHand(commands.unload)}`);
+    rmSync(file, { force: true });
+    if (unloaded.ok) await runAll(commands.afterRemove, ctx.env);
+    ctx.stdout.write(`removed ${file}\n`);
+    return EXIT.ok;
+  }
+  const { defaultHostDir } = await hostModule();
+  const hostDir = hostDirOf(ctx, mesh, options.dir, defaultHostDir);
+  const spec: HostServiceSpec = {
+    execPath: process.execPath,
+    cli: join(dirname(daemonProgram()), "cli.js"),
+    mesh,
+    hostDir,
+    daemonDir: ctx.paths.dir,
+    ...(options.listen !== undefined && { listen: options.listen }),
+    advertise: options.advertise ?? [],
+    log: join(hostDir, "host.log"),
+  };
+  let text: string;
+  try {
+    text = manager === "systemd" ? hostSystemdUnit(spec) : hostLaunchdPlist(spec);
+  } catch (error) {
+    if (error instanceof ServiceValueError) throw new CliError(`cannot write the ${manager} service: ${error.message}`);
+    throw error;
+  }
+  if (options.dryRun) {
+    ctx.stdout.write(text);
+    return EXIT.ok;
+  }
+  const ci = ciValue(ctx.env);
+  if (ci !== undefined && !options.force) {
+    throw new CliError(`refusing to install a login service inside CI (CI=${ci}); pass --force to install it anyway`);
+  }
+  mkdirSync(hostDir, { recursive: true, mode: 0o700 });
+  writeAtomically(file, text);
+  ctx.stdout.write(`wrote ${file}\n`);
+  const started = await runAll([...commands.unloadOld, ...commands.load, ...commands.enable], ctx.env);
+  if (!started.ok) {
+    warn(
+      ctx,
+      `warning: could not reach ${manager} (${started.detail}); the service file is installed but not started. ` +
+        `Run:\n${byHand([...commands.load, ...commands.enable])}`,
+    );
+    return EXIT.ok;
+  }
+  ctx.stdout.write(`mesh ${mesh} hosted by ${manager} (${name}); its log: ${spec.log}\n`);
   return EXIT.ok;
 }

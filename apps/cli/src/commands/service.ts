@@ -53,14 +53,14 @@ export function serviceFileText(manager: ServiceManager, spec: ServiceSpec): str
   }
 }
 
-function writeAtomically(file: string, text: string): void {
+export function writeAtomically(file: string, text: string): void {
   mkdirSync(dirname(file), { recursive: true });
   const temp = `${file}.${process.pid}.tmp`;
   writeFileSync(temp, text, { mode: 0o644 });
   renameSync(temp, file);
 }
 
-const byHand = (list: readonly (readonly string[])[]) => list.map((argv) => `  ${shellLine(argv)}`).join("\n");
+export const byHand = (list: readonly (readonly string[])[]) => list.map((argv) => `  ${shellLine(argv)}`).join("\n");
 
 export async function installCommand(
   ctx: CliContext,

@@ -54,20 +54,26 @@ export interface ServiceCommands {
   readonly start: readonly string[];
 }
 
-export function serviceCommands(manager: ServiceManager, file: string, uid: number): ServiceCommands {
+/** `name`: the unit or label (the daemon's unless told: `mesh host --install` has one per mesh). */
+export function serviceCommands(
+  manager: ServiceManager,
+  file: string,
+  uid: number,
+  name: string = serviceName(manager),
+): ServiceCommands {
   if (manager === "systemd") {
     const reload = ["systemctl", "--user", "daemon-reload"];
     return {
       unloadOld: [],
       load: [reload],
-      enable: [["systemctl", "--user", "enable", "--now", SYSTEMD_UNIT]],
-      restart: [["systemctl", "--user", "restart", SYSTEMD_UNIT]],
-      unload: [["systemctl", "--user", "disable", "--now", SYSTEMD_UNIT]],
+      enable: [["systemctl", "--user", "enable", "--now", name]],
+      restart: [["systemctl", "--user", "restart", name]],
+      unload: [["systemctl", "--user", "disable", "--now", name]],
       afterRemove: [reload],
-      start: ["systemctl", "--user", "start", SYSTEMD_UNIT],
+      start: ["systemctl", "--user", "start", name],
     };
   }
-  const target = `gui/${uid}/${LAUNCHD_LABEL}`;
+  const target = `gui/${uid}/${name}`;
   return {
     unloadOld: [["launchctl", "bootout", target]],
     // RunAtLoad: loading the agent starts the daemon (and at every login from now on).

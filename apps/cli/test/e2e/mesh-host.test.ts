@@ -147,6 +147,15 @@ describe("mesh host, invite, join", () => {
     expect(notOne.code).toBe(2);
     const none = await sb.run(["mesh", "invite", "team", "--dir", join(sb.root, "nothing")]);
     expect([none.code, none.stderr]).toEqual([4, expect.stringMatching(/no hosted mesh in .*mesh host team first/)]);
+    // As a login service: the unit it would write, and no install inside CI.
+    const unit = await sb.run(["mesh", "host", "team", "--install", "--dry-run", "--dir", join(sb.root, "h")]);
+    expect(unit.code, unit.stderr).toBe(0);
+    expect(unit.stdout).toMatch(/^ExecStart=\S+ \S+cli\.js mesh host team --dir \S+\/h$/m);
+    const inCi = await sb.run(["mesh", "host", "team", "--install"], { env: { CI: "true" } });
+    expect([inCi.code, inCi.stderr]).toEqual([
+      1,
+      expect.stringMatching(/refusing to install a login service inside CI/),
+    ]);
     const badExpiry = await sb.run(["mesh", "invite", "team", "--dir", sb.root, "--expires", "soon"]);
     expect([badExpiry.code, badExpiry.stderr]).toEqual([
       2,
