@@ -27,6 +27,7 @@ const BENCHMARKS = {
   M5: "./m5-agents.mjs",
   R3: "./r3-failover.mjs",
   H1: "./h1-hostile.mjs",
+  SOAK: "./soak.mjs",
 };
 
 const USAGE = `usage: pnpm bench [--quick] [--only B1,B3] [--out FILE]
