@@ -98,6 +98,10 @@ export class RemoteDirectory {
     this.#maxPerDaemon = options.maxPerDaemon ?? REMOTE_DIRECTORY_DEFAULTS.maxPerDaemon;
     this.#maxPeers = options.maxPeers ?? REMOTE_DIRECTORY_DEFAULTS.maxPeers;
   }
+  /** The most sessions of one daemon id it holds. */
+  get maxPerDaemon(): number {
+    return this.#maxPerDaemon;
+  }
 
   #countDaemon(daemon: string, by: 1 | -1): void {
     const n = (this.#perDaemon.get(daemon) ?? 0) + by;

@@ -66,7 +66,9 @@ export type PresenceRefusal =
   /** Believed, but its daemon already has `maxPerDaemon` sessions here (remote-directory.ts). */
   | "too_many_sessions"
   /** Believed, but the mesh already has `maxPeers` remote sessions here. */
-  | "too_many_peers";
+  | "too_many_peers"
+  /** Believed, but its daemon was found dead and has not answered since: held until it does. */
+  | "daemon_gone";
 
 /**
  * The most a presence value may weigh, checked before it is parsed. The largest honest one (every

@@ -101,7 +101,11 @@ export class Liveness {
     }
   }
 
-  /** True when the daemon answered or could not be judged; false once it is found gone. */
+  /** True when the daemon answered or could not be judged; false when its connection is gone. */
+  ask(daemon: string): Promise<boolean> {
+    return this.#ask(daemon);
+  }
+
   async #ask(daemon: string): Promise<boolean> {
     const nc = this.#nc;
     if (nc === undefined || nc.isClosed()) return true;

@@ -54,7 +54,15 @@ export interface PresenceSyncOptions {
   /** A remote session came, changed or went. */
   readonly onRemote: (change: RemoteChange, presence: RemotePresence, cause?: RemovalCause) => void;
   readonly onRefused: (reason: PresenceRefusal) => void;
+  /**
+   * Asks a daemon found dead whether it is back (one liveness ping): true when it answered or
+   * could not be judged. Without it, a dead daemon's presences are believed at once.
+   */
+  readonly isAlive?: (daemon: string) => Promise<boolean>;
 }
+
+/** How long after a "still gone" answer a dead daemon is asked again while its presences come. */
+const RECHECK_AFTER_MS = 1_000;
 
 const messageOf = (error: unknown): string => (error instanceof Error ? error.message : String(error));
 
@@ -94,6 +102,13 @@ export class PresenceSync {
   /** Session id → when its presence was last put (this daemon's clock). */
   readonly #lastPut = new Map<string, number>();
   readonly #refusals: RefusalLog;
+  /**
+   * Daemons liveness found dead → their latest presences since, held until one ping shows the
+   * daemon is back. A daemon with no connection that keeps publishing (a hostile member, a
+   * daemon whose pings cannot be answered) would otherwise be added and removed over and over,
+   * each time telling every event stream about each of its sessions.
+   */
+  readonly #gone = new Map<string, { held: Map<string, unknown>; asking: boolean; askAfter: number }>();
 
   constructor(options: PresenceSyncOptions) {
     this.#o = options;
@@ -238,6 +253,7 @@ export class PresenceSync {
     if (at === undefined || at.mesh !== this.#o.mesh || at.daemon === this.#o.self) return;
     const { directory, onRemote } = this.#o;
     if (entry.operation !== "PUT") {
+      this.#gone.get(at.daemon)?.held.delete(at.session);
       const removed = directory.remove(at.session, at.daemon);
       if (removed !== undefined) onRemote("removed", removed, "deleted");
       return;
@@ -259,11 +275,63 @@ export class PresenceSync {
     });
   }
 
+  /** Liveness found this daemon's connection gone: its presences wait for it to answer again. */
+  markGone(daemon: string): void {
+    if (this.#o.isAlive !== undefined && !this.#gone.has(daemon)) {
+      this.#gone.set(daemon, { held: new Map(), asking: false, askAfter: 0 });
+    }
+  }
+
+  /** A believed presence of a daemon found dead: kept (the latest per session) and the daemon asked. */
+  #hold(daemon: string, raw: unknown, session: string): void {
+    const gone = this.#gone.get(daemon);
+    if (gone === undefined) return;
+    gone.held.delete(session);
+    gone.held.set(session, raw);
+    // As many as the directory would take from one daemon: the oldest go first.
+    const cap = this.#o.directory.maxPerDaemon;
+    while (gone.held.size > cap) gone.held.delete(gone.held.keys().next().value as string);
+    this.#askGone(daemon);
+  }
+
+  #askGone(daemon: string): void {
+    const gone = this.#gone.get(daemon);
+    const isAlive = this.#o.isAlive;
+    if (gone === undefined || isAlive === undefined || gone.asking) return;
+    const wait = gone.askAfter - this.#now();
+    gone.asking = true;
+    const ask = () =>
+      isAlive(daemon).then(
+        (alive) => {
+          gone.asking = false;
+          if (this.#gone.get(daemon) !== gone || this.#closed) return;
+          if (!alive) {
+            gone.askAfter = this.#now() + RECHECK_AFTER_MS;
+            if (gone.held.size > 0) this.#askGone(daemon);
+            return;
+          }
+          this.#gone.delete(daemon);
+          for (const [session, raw] of gone.held) this.#believe(raw, { mesh: this.#o.mesh, daemon, session });
+        },
+        () => {
+          gone.asking = false;
+        },
+      );
+    if (wait > 0) setTimeout(() => void ask(), wait).unref();
+    else void ask();
+  }
+
   #believe(raw: unknown, at: { mesh: string; daemon: string; session: string }): void {
     const now = this.#now();
     const believed = believeRemotePresence(raw, at, now, this.#o.trust);
     if (!believed.ok) {
       this.#refused(believed.reason, at, believed.detail);
+      return;
+    }
+    if (this.#gone.has(at.daemon)) {
+      // Counted, not logged: the daemon's answer decides, and a flood must not fill the log.
+      this.#o.onRefused("daemon_gone");
+      this.#hold(at.daemon, raw, at.session);
       return;
     }
     const applied = this.#o.directory.apply(believed.presence, now);

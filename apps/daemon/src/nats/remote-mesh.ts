@@ -98,6 +98,7 @@ export class RemoteMesh {
       logger,
       onRemote,
       onRefused: (reason) => deps.onPresenceRefused?.(reason),
+      isAlive: (daemon) => this.#liveness.ask(daemon),
       ...(deps.timings?.presenceRefreshMs !== undefined && { refreshMs: deps.timings.presenceRefreshMs }),
       ...(deps.timings?.presenceTtlMs !== undefined && { bucketTtlMs: deps.timings.presenceTtlMs }),
     });
@@ -107,6 +108,7 @@ export class RemoteMesh {
       logger,
       daemons: () => this.directory.daemons(),
       onDead: (daemon) => {
+        this.#presence.markGone(daemon);
         for (const presence of this.directory.removeDaemon(daemon)) onRemote("removed", presence, "dead_daemon");
       },
       ...(deps.timings?.livenessEveryMs !== undefined && { everyMs: deps.timings.livenessEveryMs }),

@@ -4,7 +4,10 @@
 // lost, none shown twice), the server hung (SIGSTOP) and down (sends accepted all along, local
 // delivery unaffected, the outbox drained after).
 import { join } from "node:path";
+import { PRESENCE_BUCKET } from "@claudemesh/mesh";
 import { Children, type NatsServer, startNatsServer } from "@claudemesh/testkit";
+import { Kvm } from "@nats-io/kv";
+import { connect } from "@nats-io/transport-node";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
 import { type RunningDaemon, startDaemon } from "../../src/daemon.js";
 import { createLogger } from "../../src/logger.js";
@@ -86,6 +89,38 @@ describe("a daemon killed -9", () => {
       "B to see it delivered",
     );
     expect(goneMs).toBeLessThan(5_000);
+  }, 60_000);
+});
+
+describe("a dead daemon's presence put back in the bucket (a replay, or a daemon that cannot answer)", () => {
+  it("brings no ghost back: held until that daemon answers a ping, believed once it is back", async () => {
+    const nats = await server();
+    const dirA = boundDir([{ name: MESH, servers: [nats.url] }]);
+    const a = await startDaemonProcess(dirA);
+    const b = await daemonOn(nats);
+    await joinAs(a.socket, 1, MESH, pid, { display_name: "api" });
+    const web = await joinAs(b.socketPath, 2, MESH, pid, { display_name: "web" });
+    await waitFor(() => seesRemote(b.socketPath, web, "s1"), "B to see api");
+    const nc = await connect({ servers: nats.url });
+    try {
+      const kv = await new Kvm(nc).open(PRESENCE_BUCKET);
+      let key = "";
+      for await (const k of await kv.keys(`${MESH}.*.s1`)) key = k;
+      const saved = (await kv.get(key))?.value as Uint8Array;
+
+      await killAndWait(a.child);
+      await waitFor(async () => !(await seesRemote(b.socketPath, web, "s1")), "api to leave B's peers", 5_000);
+      const held = () =>
+        metricOf(b.socketPath, "claudemesh_remote_refused_total", { kind: "presence", reason: "daemon_gone" });
+      for (let i = 0; i < 3; i++) await kv.put(key, saved); // signed, in date: only liveness can tell
+      await waitFor(async () => (await held()) >= 3, "B to hold the replayed presences");
+      expect(await seesRemote(b.socketPath, web, "s1")).toBe(false);
+      expect(await metricOf(b.socketPath, "claudemesh_remote_peer_changes_total", { change: "arrived" })).toBe(1);
+    } finally {
+      await nc.close();
+    }
+    await startDaemonProcess(dirA); // api's process is alive: restored, answering pings, republished
+    await waitFor(() => seesRemote(b.socketPath, web, "s1"), "api back on B once its daemon answers", 15_000);
   }, 60_000);
 });
 
