@@ -144,7 +144,19 @@ export async function startDaemons(root, count, natsUrl, mesh, { parallel = 4, o
       onStarted?.(daemons[i]);
     }
   };
-  await Promise.all(Array.from({ length: Math.min(parallel, count) }, worker));
+  // Every worker is let finish (a failed start stops the others taking more), so that each daemon
+  // started is in `onStarted`'s hands before the error goes up.
+  let failed;
+  const guarded = async () => {
+    try {
+      await worker();
+    } catch (error) {
+      failed ??= error;
+      next = count;
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(parallel, count) }, guarded));
+  if (failed !== undefined) throw failed;
   return daemons;
 }
 
