@@ -61,6 +61,9 @@ export interface PresenceSyncOptions {
   readonly isAlive?: (daemon: string) => Promise<boolean>;
 }
 
+/** The longest the presence watch runs before it lets the rest of the daemon have a turn. */
+const WATCH_SLICE_MS = 4;
+
 /** How long after a "still gone" answer a dead daemon is asked again while its presences come. */
 const RECHECK_AFTER_MS = 1_000;
 
@@ -154,7 +157,18 @@ export class PresenceSync {
     const watch = await kv.watch({ key: presenceFilter(this.#o.mesh) });
     this.#watch = watch;
     void (async () => {
-      for await (const entry of watch) this.#onEntry(entry);
+      // Each entry is verified (three signatures, ~0.5 ms), and nats.js hands over what one read
+      // of the socket brought at once: a burst of hundreds (a flood, a reconnect's replay of the
+      // bucket) would hold the event loop for as many half-milliseconds, and every message,
+      // receipt and request of this daemon with it. So the loop gives way every few ms.
+      let since = performance.now();
+      for await (const entry of watch) {
+        this.#onEntry(entry);
+        if (performance.now() - since >= WATCH_SLICE_MS) {
+          await new Promise((resolve) => setImmediate(resolve));
+          since = performance.now();
+        }
+      }
     })().catch((error: unknown) => {
       if (!this.#closed) this.#o.logger.warn("presence watch ended", { mesh: this.#o.mesh, error: messageOf(error) });
     });
