@@ -205,6 +205,9 @@ export class Outbox {
         this.#inFlight.delete(key);
         this.#published++;
         if (this.#pending.delete(key)) this.#stored.set(key, to.sealing_pubkey);
+        // The recipient's key changed while this copy was on its way (its daemon restarted): the
+        // presence that said so found the copy pending and queued nothing; seal it again now.
+        this.#queue(envelope.id, to.session_id);
         this.#pump();
       },
       (error: unknown) => {
