@@ -47,6 +47,8 @@ const LINK_GRACE_MS = 3_000;
 const SLACK_MS = 1_000;
 /** A live session must be on every daemon's peers list this long after a fault was recovered from. */
 const CONVERGE_BOUND_MS = 45_000;
+/** Checked throughout: a copy to a live session is in its inbox this long after its send. */
+const DELIVERY_BOUND_MS = 60_000;
 
 const auth = (token) => ({ authorization: `ClaudeMesh-Session ${token}` });
 
@@ -144,6 +146,8 @@ class World {
     this.nextSession = 0;
     this.nextNonce = 0;
     this.sent = [];
+    /** Copies not read yet, checked every few seconds: `{m, r}` (message record, recipient id). */
+    this.outstanding = new Set();
     this.byNonce = new Map();
     this.faults = [];
     this.violations = [];
@@ -154,6 +158,7 @@ class World {
       otherRefusal: 0,
       readErrors: 0,
       duplicates: 0,
+      overdue: 0,
       registered: 0,
       ended: 0,
       unexpectedArrivals: 0,
@@ -462,6 +467,7 @@ async function sendOne(world, from, to, kind) {
     record.recipients = res.json.message.recipients.map((r) => r.session_id);
     world.sent.push(record);
     world.counts.accepted++;
+    for (const r of record.recipients) world.outstanding.add({ m: record, r });
   } else if (res.status === 0) world.counts.daemonDown++;
   else if (res.json?.error?.code === "unknown_recipient") world.counts.unknownRecipient++;
   else {
@@ -507,6 +513,34 @@ async function sampleResources(world, hub) {
   if (jsz !== undefined) {
     world.resources.streamMessages.push({ t, v: jsz.messages });
     world.resources.streamBytes.push({ t, v: jsz.bytes });
+  }
+}
+
+/**
+ * Checked throughout: a copy to a session still alive must be in its inbox within
+ * `DELIVERY_BOUND_MS` of its send. Faults are one at a time and last at most ~25 s with their
+ * recovery, so a copy caught in one is in well before that; one that is not has stalled.
+ */
+function checkOverdue(world) {
+  const now = world.now();
+  for (const item of world.outstanding) {
+    const s = world.sessions.get(item.r);
+    if (s === undefined || !s.alive || s.readIds.has(item.m.id)) {
+      world.outstanding.delete(item);
+      continue;
+    }
+    if (now - item.m.at > DELIVERY_BOUND_MS) {
+      world.outstanding.delete(item);
+      world.counts.overdue++;
+      world.violate("delivery overdue", {
+        message: item.m.id,
+        kind: item.m.kind,
+        from: `${item.m.from}@${item.m.fromMachine}`,
+        to: `${s.id}@${s.machine.name}`,
+        sentAtS: +(item.m.at / 1000).toFixed(1),
+        msSinceSent: Math.round(now - item.m.at),
+      });
+    }
   }
 }
 
@@ -654,11 +688,12 @@ async function settle(world, maxMs) {
 function copyEvidence(world, env) {
   const dir = join(tmpdir(), `claudemesh-soak-${world.seed}-${Date.now()}`);
   mkdirSync(dir, { recursive: true });
+  // Each daemon's dir as it is (logs, state, journals), but its socket and its member key.
   for (const m of world.machines) {
-    for (const f of ["daemon.log", "daemon.log.1"]) {
-      const p = join(m.dir, f);
-      if (existsSync(p)) cpSync(p, join(dir, `${m.name}-${f}`));
-    }
+    cpSync(m.dir, join(dir, m.name), {
+      recursive: true,
+      filter: (src) => !src.endsWith("daemon.sock") && !src.endsWith("member.key"),
+    });
   }
   for (const server of [env.hub, ...env.leaves]) {
     if (!server) continue;
@@ -764,6 +799,7 @@ export async function run({ quick, log }) {
       every(world, 1_500, () => Promise.all(world.alive().map((s) => readInbox(world, s))), "inbox"),
       every(world, PEERS_EVERY_MS, () => pollPeers(world), "peers"),
       every(world, 5_000, () => sampleResources(world, env.hub), "resources"),
+      every(world, 2_000, async () => checkOverdue(world), "overdue"),
     );
     let churnAt = churnEveryMs;
     let churnCount = 0;
@@ -806,17 +842,15 @@ export async function run({ quick, log }) {
     await churnLoop;
     log(`SOAK: run over at ${(world.now() / 1000).toFixed(1)} s; settling (at most ${settleMs / 1000} s)`);
     // Load and churn stop; peers and resources keep being watched while it settles.
-    const loadLoop = loops.shift();
-    const inboxLoop = loops.shift();
-    world.stopLoad = true;
     world.stopping = true;
-    await Promise.all([loadLoop, inboxLoop, ...loops]);
+    await Promise.all(loops);
     await Promise.allSettled([...inFlight]);
     world.stopping = false;
     loops.length = 0;
     loops.push(
       every(world, PEERS_EVERY_MS, () => pollPeers(world), "peers"),
       every(world, 5_000, () => sampleResources(world, env.hub), "resources"),
+      every(world, 2_000, async () => checkOverdue(world), "overdue"),
     );
     const settleStart = world.now();
     settled = await settle(world, settleMs);
@@ -841,6 +875,13 @@ export async function run({ quick, log }) {
     // Messages owed and not in, or not seen delivered by their sender.
     for (const p of settled.pending) {
       const { m, s } = p;
+      // What the recipient's daemon holds for it (every kept message it has had), and what the sender sees for each.
+      const all = await call(s.machine, { path: "/v1/inbox?state=all", token: s.token });
+      const held = all.json?.messages?.find((x) => x.id === m.id);
+      const sender = world.sessions.get(m.from);
+      const view = sender?.alive
+        ? await call(sender.machine, { path: `/v1/messages/${m.id}`, token: sender.token })
+        : undefined;
       world.violate("message lost", {
         message: m.id,
         nonce: m.nonce,
@@ -849,6 +890,8 @@ export async function run({ quick, log }) {
         to: `${s.id}@${s.machine.name}`,
         sentAtS: +(m.at / 1000).toFixed(1),
         senderSees: settled.states.get(p) ?? "(not asked or no answer)",
+        recipientHolds: all.status === 200 ? (held?.state ?? "nothing") : `(inbox answered ${all.status})`,
+        allRecipients: view?.json?.message?.recipients?.map((r) => `${r.session_id}:${r.state}`),
         logs: [...world.machines.flatMap((x) => grepLog(x, m.id).map((l) => `${x.name}: ${l}`))],
       });
     }
@@ -919,6 +962,12 @@ function report(world, { runMs, settleMs, warmAt, ratePerSecond, churnEveryMs, s
     settled.viewPending.size === 0,
     `${fmtInt(viewed - settled.viewPending.size)} of ${fmtInt(viewed)}`,
     "all",
+  );
+  check(
+    "checked throughout: every copy to a live session read within 60 s of its send",
+    world.counts.overdue === 0,
+    `${world.counts.overdue} overdue`,
+    "none",
   );
   rows.push([
     "send → first read in the recipient's inbox (owed copies)",
