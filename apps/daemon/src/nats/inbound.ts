@@ -4,6 +4,7 @@
 // receipt queued): a daemon killed in between gets it again, and the store dedupes by message
 // id. Frames that can never be taken (forged, tampered, sealed to a key long gone) are
 // acknowledged too, and counted: redelivering them would change nothing.
+import { createHash } from "node:crypto";
 import {
   consumerName,
   type FrameRefusal,
@@ -123,6 +124,14 @@ export const CONSUME_OPTIONS = { max_messages: 256, expires: 5_000, idle_heartbe
 /** `bind` hides a consumer that is gone: after this many missed-heartbeat notices in a row, ask. */
 const CHECK_AFTER_MISSED = 10;
 
+/** The longest the consumer loop runs before it lets the rest of the daemon have a turn. */
+const HANDLE_SLICE_MS = 4;
+
+/** How many frames taken in are remembered by their bytes (to refuse exact replays unopened). */
+const TAKEN_FRAMES = 20_000;
+
+const digestOf = (data: Uint8Array): string => createHash("sha256").update(data).digest("base64");
+
 export class Inbound {
   readonly #o: InboundOptions;
   readonly #now: () => number;
@@ -130,6 +139,14 @@ export class Inbound {
   #closed = false;
   #received = 0;
   readonly #refusals: RefusalLog;
+  /**
+   * Digests of the message frames taken in lately, oldest first. A new copy of exactly those bytes
+   * (a replay: nobody without the keys can make other bytes that open) is refused as `duplicate`
+   * before it is opened: ~5 µs instead of ~0.5 ms of opening and verifying, so that a replay flood
+   * cannot keep honest frames waiting behind it. Other bytes go the whole way (and a tampered copy
+   * is still told as `tampered`).
+   */
+  readonly #taken = new Set<string>();
 
   constructor(options: InboundOptions) {
     this.#o = options;
@@ -164,7 +181,16 @@ export class Inbound {
     void (async () => {
       // Each frame is taken synchronously, in stream order; its ack waits for the journal, and
       // the next frame does not: one journal write covers everything taken meanwhile.
-      for await (const m of messages) this.#handle(m);
+      // A burst of frames (a replay flood, a backlog after a reconnect) gives way every few ms,
+      // so that requests and the presence watch are not held behind it.
+      let since = performance.now();
+      for await (const m of messages) {
+        this.#handle(m);
+        if (performance.now() - since >= HANDLE_SLICE_MS) {
+          await new Promise((resolve) => setImmediate(resolve));
+          since = performance.now();
+        }
+      }
     })()
       .catch((error: unknown) => {
         if (!this.#closed)
@@ -241,8 +267,14 @@ export class Inbound {
         this.#refuse(m, read.reason, `${m.subject}: ${read.detail}`);
         return;
       }
-      if (routed.kind === "message") this.#message(m, read.value, routed.session);
-      else this.#receipt(m, read.value);
+      if (routed.kind === "message") {
+        const digest = digestOf(m.data);
+        if (!m.redelivered && this.#taken.has(digest)) {
+          this.#refuse(m, "duplicate", `${m.subject}: the bytes of a frame taken in already`);
+          return;
+        }
+        if (this.#message(m, read.value, routed.session)) this.#remember(digest);
+      } else this.#receipt(m, read.value);
     } catch (error) {
       // Not ours to judge (a store error, a full disk): it comes back after ack_wait.
       this.#o.logger.warn("inbound frame failed; it will be redelivered", {
@@ -260,17 +292,24 @@ export class Inbound {
     m.term();
   }
 
-  #message(m: JsMsg, raw: unknown, recipient: string): void {
+  #remember(digest: string): void {
+    this.#taken.delete(digest);
+    this.#taken.add(digest);
+    if (this.#taken.size > TAKEN_FRAMES) this.#taken.delete(this.#taken.values().next().value as string);
+  }
+
+  /** True when the frame was opened and its message is held for the recipient (new or a redelivery). */
+  #message(m: JsMsg, raw: unknown, recipient: string): boolean {
     const keys = this.#o.sealing.all(recipient);
     if (keys.length === 0) {
       // Sealed to a session of a previous run of this daemon: its sender re-seals for the new key.
       this.#refuse(m, "stale_key", `no key for ${recipient}`);
-      return;
+      return false;
     }
     const opened = openMessageFrame(raw, { mesh: this.#o.mesh, recipient }, keys, this.#now(), this.#o.trust);
     if (!opened.ok) {
       this.#refuse(m, opened.reason, opened.detail);
-      return;
+      return false;
     }
     const { envelope } = opened;
     // A new copy on the stream of a message this recipient holds (a replay, whole and authentic):
@@ -278,20 +317,21 @@ export class Inbound {
     // whole way, for its receipt (the first may be lost).
     if (!m.redelivered && this.#holds(envelope.id, recipient)) {
       this.#refuse(m, "duplicate", `message ${envelope.id} to ${recipient} is held already`);
-      return;
+      return true;
     }
     const display = this.#o.registry.get(recipient)?.display_name ?? recipient;
     try {
       this.#o.service.receive(envelope, { session_id: recipient, display_name: display });
     } catch (error) {
       this.#refuse(m, "bad_signature", messageOf(error));
-      return;
+      return false;
     }
     // A copy seen before brings no store change: its receipt goes again (the first may be lost).
     const stored = this.#o.store.get(envelope.id)?.recipients.find((r) => r.session_id === recipient);
     if (stored !== undefined) this.#o.receipts.queue(envelope.id, envelope.from.member_fingerprint, stored);
     this.#received++;
     this.#ackWhenPersisted(m, () => this.#o.receipts.flush());
+    return true;
   }
 
   #holds(id: string, recipient: string): boolean {
