@@ -11,7 +11,7 @@ import { request } from "node:http";
 import { join } from "node:path";
 import { encodeMeshConfig, MESSAGE_STREAM, parseMeshBinding } from "../packages/mesh/dist/index.js";
 import { PATHS, startDaemon } from "./lib/daemon.mjs";
-import { createClient, registerInMesh, send, sendOk } from "./lib/http.mjs";
+import { createClient, drainInbox, registerInMesh, send, sendOk } from "./lib/http.mjs";
 import { natsClient } from "./lib/nats.mjs";
 import { startCluster } from "./lib/nats-cluster.mjs";
 import { makeTempDir, removeDir, sleep, spawnSleepers } from "./lib/proc.mjs";
@@ -210,9 +210,12 @@ export async function run({ quick, log }) {
         jsm.consumers.info(MESSAGE_STREAM, consumerB).catch(() => undefined),
         jsm.consumers.info(MESSAGE_STREAM, BARE).catch(() => undefined),
       ]);
-      for (const info of infos) {
+      const names = ["the stream", "B's consumer", "the bare consumer"];
+      for (const [i, info] of infos.entries()) {
         const c = info?.cluster;
-        if (!c?.leader || (c.replicas ?? []).length !== 2 || !c.replicas.every((r) => r.current)) return false;
+        if (!c?.leader || (c.replicas ?? []).length !== 2 || !c.replicas.every((r) => r.current)) {
+          throw new Error(`${names[i]}: ${info === undefined ? "no answer" : JSON.stringify(c ?? null)}`);
+        }
       }
       return true;
     };
@@ -232,10 +235,26 @@ export async function run({ quick, log }) {
         const bare = firstAfter(bareArrivals, "bare", t0) - t0;
         kills.push({ rep, kind, node: target, daemon, bare });
         log(`R3: ${kind} leader ${target} killed: claudemesh ${fmtMs(daemon)}, bare defaults ${fmtMs(bare)}`);
+        // web's inbox holds at most 1,000 unsurfaced (at 10 a second, ~100 s of sends): read it.
+        await drainInbox(clientB, web);
         await node.start();
         await cluster.ready();
         const back = performance.now();
-        await until(() => current() && flowing(back), "everything current on 3 nodes again", 60_000);
+        await until(
+          async () => {
+            await current();
+            const cm = firstAfter(daemonArrivals, "cm", back) !== undefined;
+            const bare = firstAfter(bareArrivals, "bare", back) !== undefined;
+            if (!cm || !bare) {
+              throw new Error(
+                `not delivered since the node came back: ${[!cm && "claudemesh", !bare && "bare"].filter(Boolean).join(" and ")}`,
+              );
+            }
+            return true;
+          },
+          "everything current on 3 nodes again",
+          120_000,
+        );
       }
     }
   } finally {

@@ -2,87 +2,34 @@
 // it (each its own dir and process), sessions registered in the mesh with roles and groups, each
 // session's event stream read for `message` events, and the /proc figures (CPU ticks, RSS) of
 // every process. Everything is tracked by pid and stopped by pid, as in the other helpers.
-import { spawn } from "node:child_process";
-import { mkdirSync, readFileSync } from "node:fs";
-import { request } from "node:http";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { PATHS, startDaemon } from "./daemon.mjs";
 import { createPool, metricValue, newToken, send } from "./http.mjs";
-import { findNatsServer, freePort, natsGreets, writeMeshBinding } from "./nats.mjs";
-import { sleep, stopPid, track } from "./proc.mjs";
+import { startNatsServer, writeMeshBinding } from "./nats.mjs";
+import { sleep } from "./proc.mjs";
 
 /** Clock ticks per second of /proc/<pid>/stat's utime and stime (USER_HZ: 100 on Linux). */
 const TICKS_PER_SECOND = 100;
 
 /**
- * `nats-server -js -sd <dir>/js -a 127.0.0.1 -p <port> -m <monitor port>`, ready once it greets a
- * client. As bench/lib/nats.mjs's startNatsServer, plus the HTTP monitoring port (/varz, /jsz).
+ * The nats-server of bench/lib/nats.mjs with its monitoring port, plus what M4 reads from it:
+ * `varz()` and each stream's state by name (`streams()`, from /jsz).
  */
-export async function startMonitoredNats(dir, { timeoutMs = 15_000 } = {}) {
-  const binary = findNatsServer();
-  if (binary === undefined) throw new Error("nats-server not found on PATH (apt-get install nats-server)");
-  const storeDir = join(dir, "js");
-  mkdirSync(storeDir, { recursive: true, mode: 0o700 });
-  const port = await freePort();
-  const monitorPort = await freePort();
-  const args = ["-js", "-sd", storeDir, "-a", "127.0.0.1", "-p", String(port), "-m", String(monitorPort)];
-  const child = spawn(binary, args, { stdio: ["ignore", "ignore", "pipe"] });
-  track(child.pid);
-  let log = "";
-  child.stderr.setEncoding("utf8");
-  child.stderr.on("data", (chunk) => {
-    log = (log + chunk).slice(-8192);
-  });
-  let exited;
-  child.once("exit", (code, signal) => {
-    exited = `exited (${signal ?? code})`;
-  });
-  const monitor = (path) =>
-    new Promise((resolve, reject) => {
-      const req = request({ host: "127.0.0.1", port: monitorPort, path, agent: false, timeout: 5_000 }, (res) => {
-        let text = "";
-        res.setEncoding("utf8");
-        res.on("data", (chunk) => {
-          text += chunk;
-        });
-        res.on("end", () => {
-          try {
-            resolve(JSON.parse(text));
-          } catch (error) {
-            reject(error);
-          }
-        });
-      });
-      req.on("timeout", () => req.destroy(new Error(`monitor ${path}: no answer`)));
-      req.on("error", reject);
-      req.end();
-    });
-  const handle = {
-    url: `nats://127.0.0.1:${port}`,
-    port,
-    pid: child.pid,
-    log: () => log,
-    varz: () => monitor("/varz"),
-    /** Each stream's state (messages, bytes, first_seq, last_seq…) by stream name, from /jsz. */
+export async function startMonitoredNats(dir, options = {}) {
+  const server = await startNatsServer(dir, { ...options, monitor: true });
+  return {
+    ...server,
+    varz: () => server.monitor("/varz"),
     async streams() {
-      const jsz = await monitor("/jsz?accounts=true&streams=true");
+      const jsz = await server.monitor("/jsz?accounts=true&streams=true");
       const out = {};
-      for (const account of jsz.account_details ?? []) {
+      for (const account of jsz?.account_details ?? []) {
         for (const s of account.stream_detail ?? []) out[s.name] = s.state;
       }
       return out;
     },
-    stop: () => stopPid(child.pid),
   };
-  const end = performance.now() + timeoutMs;
-  while (!(await natsGreets(port))) {
-    if (exited !== undefined || performance.now() > end) {
-      await handle.stop();
-      throw new Error(`nats-server on port ${port} ${exited ?? "did not greet in time"}; its log: ${log.slice(-600)}`);
-    }
-    await sleep(5);
-  }
-  return handle;
 }
 
 /** CPU time (ms, user + system) and RSS (bytes) of a process, from /proc/<pid>/stat and status. */

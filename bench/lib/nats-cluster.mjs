@@ -3,33 +3,12 @@
 // stopped by pid; a node can be killed -9 and started again on the same ports and store.
 import { spawn } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
-import { request } from "node:http";
 import { join } from "node:path";
-import { findNatsServer, freePort, natsGreets } from "./nats.mjs";
+import { findNatsServer, freePort, monitorJson, natsGreets } from "./nats.mjs";
 import { signalPid, sleep, stopPid, track, untrack, waitGone } from "./proc.mjs";
 
 /** GET a monitoring endpoint, parsed; undefined when it does not answer. */
-export function monitor(port, path, timeoutMs = 1_000) {
-  return new Promise((resolve) => {
-    const req = request({ host: "127.0.0.1", port, path, agent: false, timeout: timeoutMs }, (res) => {
-      let body = "";
-      res.setEncoding("utf8");
-      res.on("data", (chunk) => {
-        body += chunk;
-      });
-      res.on("end", () => {
-        try {
-          resolve(JSON.parse(body));
-        } catch {
-          resolve(undefined);
-        }
-      });
-    });
-    req.on("timeout", () => req.destroy());
-    req.on("error", () => resolve(undefined));
-    req.end();
-  });
-}
+export const monitor = monitorJson;
 
 /**
  * Starts nodes n1…n<size> routed to each other under `dir`; resolves once every node names the

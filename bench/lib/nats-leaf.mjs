@@ -10,38 +10,16 @@
 // domain prefix, which is not denied, and the hub maps that back onto its own API and bucket.
 import { spawn } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
-import { request } from "node:http";
 import { createServer, connect as tcpConnect } from "node:net";
 import { join } from "node:path";
-import { findNatsServer, freePort, natsGreets } from "./nats.mjs";
+import { findNatsServer, freePort, monitorJson, natsGreets } from "./nats.mjs";
 import { signalPid, sleep, stopPid, track, untrack, waitGone } from "./proc.mjs";
 
 /** The hub's JetStream domain. */
 export const DOMAIN = "hub";
 
-/** GET a monitoring endpoint of a server (`/leafz`, `/jsz`), parsed; undefined when it does not answer. */
-export function monitor(port, path, timeoutMs = 1_000) {
-  return new Promise((resolve) => {
-    const req = request({ host: "127.0.0.1", port, path, method: "GET", agent: false, timeout: timeoutMs }, (res) => {
-      let body = "";
-      res.setEncoding("utf8");
-      res.on("data", (chunk) => {
-        body += chunk;
-      });
-      res.on("end", () => {
-        try {
-          resolve(JSON.parse(body));
-        } catch {
-          resolve(undefined);
-        }
-      });
-      res.on("error", () => resolve(undefined));
-    });
-    req.on("timeout", () => req.destroy(new Error("timeout")));
-    req.on("error", () => resolve(undefined));
-    req.end();
-  });
-}
+/** GET a monitoring endpoint, parsed; undefined when it does not answer. */
+export const monitor = monitorJson;
 
 /** How many leaf connections a server holds now (its /leafz), or -1 when it does not answer. */
 export async function leafCount(monitorPort) {

@@ -5,6 +5,7 @@
 // package's own codec, as `claudemesh mesh add` records it.
 import { spawn } from "node:child_process";
 import { accessSync, constants, mkdirSync, writeFileSync } from "node:fs";
+import { request } from "node:http";
 import { createRequire } from "node:module";
 import { connect, createServer } from "node:net";
 import { delimiter, join } from "node:path";
@@ -58,20 +59,47 @@ export function natsGreets(port, timeoutMs = 1_000) {
   });
 }
 
+/** GET a monitoring endpoint of a nats-server (`/varz`, `/jsz`, `/leafz`), parsed; undefined when it does not answer. */
+export function monitorJson(port, path, timeoutMs = 1_000) {
+  return new Promise((resolve) => {
+    const req = request({ host: "127.0.0.1", port, path, agent: false, timeout: timeoutMs }, (res) => {
+      let body = "";
+      res.setEncoding("utf8");
+      res.on("data", (chunk) => {
+        body += chunk;
+      });
+      res.on("end", () => {
+        try {
+          resolve(JSON.parse(body));
+        } catch {
+          resolve(undefined);
+        }
+      });
+      res.on("error", () => resolve(undefined));
+    });
+    req.on("timeout", () => req.destroy(new Error("timeout")));
+    req.on("error", () => resolve(undefined));
+    req.end();
+  });
+}
+
 /**
- * `nats-server -js -sd <dir>/js -a 127.0.0.1 -p <free port>`, resolved once it greets a client.
- * Returns `{ url, port, pid, readyMs, log(), stop() }`; stop() is SIGTERM by pid, then SIGKILL.
+ * `nats-server -js -sd <dir>/js -a 127.0.0.1 -p <free port>` (and `-m <free port>` with
+ * `monitor: true`), resolved once it greets a client. Returns `{ url, port, pid, readyMs, log(),
+ * stop() }`, plus `monitorPort` and `monitor(path)` when monitored; stop() is SIGTERM by pid, then
+ * SIGKILL.
  */
-export async function startNatsServer(dir, { timeoutMs = 15_000 } = {}) {
+export async function startNatsServer(dir, { timeoutMs = 15_000, monitor = false } = {}) {
   const binary = findNatsServer();
   if (binary === undefined) throw new Error("nats-server not found on PATH (apt-get install nats-server)");
   const storeDir = join(dir, "js");
   mkdirSync(storeDir, { recursive: true, mode: 0o700 });
   const port = await freePort();
+  const monitorPort = monitor ? await freePort() : undefined;
+  const args = ["-js", "-sd", storeDir, "-a", "127.0.0.1", "-p", String(port)];
+  if (monitorPort !== undefined) args.push("-m", String(monitorPort));
   const since = performance.now();
-  const child = spawn(binary, ["-js", "-sd", storeDir, "-a", "127.0.0.1", "-p", String(port)], {
-    stdio: ["ignore", "ignore", "pipe"],
-  });
+  const child = spawn(binary, args, { stdio: ["ignore", "ignore", "pipe"] });
   track(child.pid);
   let log = "";
   child.stderr.setEncoding("utf8");
@@ -92,6 +120,10 @@ export async function startNatsServer(dir, { timeoutMs = 15_000 } = {}) {
     readyMs: Number.NaN,
     log: () => log,
     stop: () => stopPid(child.pid),
+    ...(monitorPort !== undefined && {
+      monitorPort,
+      monitor: (path) => monitorJson(monitorPort, path, 5_000),
+    }),
   };
   const end = performance.now() + timeoutMs;
   while (!(await natsGreets(port))) {

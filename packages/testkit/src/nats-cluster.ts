@@ -5,11 +5,10 @@
 // (and, for a cluster, once every node knows the JetStream meta leader), stopped by pid; each node
 // can be killed -9, stopped, paused and restarted on the same ports and store.
 import { type ChildProcess, spawn } from "node:child_process";
-import { once } from "node:events";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { findExecutable, freePort, NATS_SERVER_MISSING, natsGreets } from "./nats.js";
-import { type Children, killAndWait, killPid, procState } from "./processes.js";
+import { type Children, killAndWait, pausePid, resumePid, stopChild } from "./processes.js";
 import { makeTempDir, removeDir } from "./temp.js";
 import { waitFor } from "./wait.js";
 
@@ -107,16 +106,7 @@ class ConfiguredNode implements NatsNode {
   }
 
   async stop(): Promise<void> {
-    const child = this.#child;
-    if (!running(child)) return;
-    const exited = once(child, "exit");
-    child.kill("SIGCONT");
-    child.kill("SIGTERM");
-    const late = new Promise<"late">((resolve) => setTimeout(resolve, 10_000, "late").unref());
-    if ((await Promise.race([exited, late])) === "late") {
-      await killPid(child.pid as number);
-      await exited;
-    }
+    await stopChild(this.#child);
   }
 
   async kill9(): Promise<void> {
@@ -124,15 +114,11 @@ class ConfiguredNode implements NatsNode {
   }
 
   async pause(): Promise<void> {
-    const pid = this.pid;
-    process.kill(pid, "SIGSTOP");
-    if (process.platform === "linux") await waitFor(() => procState(pid) === "T", `nats-server ${pid} to stop`);
+    await pausePid(this.pid, `nats-server ${this.name}`);
   }
 
   async resume(): Promise<void> {
-    const pid = this.pid;
-    process.kill(pid, "SIGCONT");
-    if (process.platform === "linux") await waitFor(() => procState(pid) !== "T", `nats-server ${pid} to continue`);
+    await resumePid(this.pid, `nats-server ${this.name}`);
   }
 
   async restart(config?: string): Promise<void> {

@@ -7,7 +7,7 @@ import { once } from "node:events";
 import { accessSync, constants, mkdirSync } from "node:fs";
 import { connect, createServer } from "node:net";
 import { delimiter, join } from "node:path";
-import { type Children, killAndWait, killPid, procState } from "./processes.js";
+import { type Children, killAndWait, pausePid, resumePid, stopChild } from "./processes.js";
 import { makeTempDir, removeDir } from "./temp.js";
 import { waitFor } from "./wait.js";
 
@@ -179,16 +179,7 @@ class RealNatsServer implements NatsServer {
   }
 
   async stop(signal: NodeJS.Signals = "SIGTERM"): Promise<void> {
-    const child = this.#child;
-    if (!running(child)) return;
-    const exited = once(child, "exit");
-    child.kill("SIGCONT"); // a paused server would never act on SIGTERM
-    child.kill(signal);
-    const deadline = new Promise<"late">((resolve) => setTimeout(resolve, 10_000, "late").unref());
-    if ((await Promise.race([exited, deadline])) === "late") {
-      await killPid(child.pid as number);
-      await exited;
-    }
+    await stopChild(this.#child, signal);
   }
 
   async kill9(): Promise<void> {
@@ -196,15 +187,11 @@ class RealNatsServer implements NatsServer {
   }
 
   async pause(): Promise<void> {
-    const pid = this.pid;
-    process.kill(pid, "SIGSTOP");
-    if (process.platform === "linux") await waitFor(() => procState(pid) === "T", `nats-server ${pid} to stop`);
+    await pausePid(this.pid, "nats-server");
   }
 
   async resume(): Promise<void> {
-    const pid = this.pid;
-    process.kill(pid, "SIGCONT");
-    if (process.platform === "linux") await waitFor(() => procState(pid) !== "T", `nats-server ${pid} to continue`);
+    await resumePid(this.pid, "nats-server");
   }
 
   async restart(): Promise<void> {

@@ -142,3 +142,31 @@ export class Children {
     );
   }
 }
+
+/**
+ * Stops a child with `signal` (SIGCONT first: a paused process would never act on it), SIGKILL
+ * after 10 s, and waits for its exit. Nothing to do when it is not running.
+ */
+export async function stopChild(child: ChildProcess | undefined, signal: NodeJS.Signals = "SIGTERM"): Promise<void> {
+  if (child === undefined || child.exitCode !== null || child.signalCode !== null) return;
+  const exited = once(child, "exit");
+  child.kill("SIGCONT");
+  child.kill(signal);
+  const deadline = new Promise<"late">((resolve) => setTimeout(resolve, 10_000, "late").unref());
+  if ((await Promise.race([exited, deadline])) === "late") {
+    await killPid(child.pid as number);
+    await exited;
+  }
+}
+
+/** SIGSTOP, waited for until the kernel shows the process stopped (Linux). */
+export async function pausePid(pid: number, what: string): Promise<void> {
+  process.kill(pid, "SIGSTOP");
+  if (process.platform === "linux") await waitFor(() => procState(pid) === "T", `${what} ${pid} to stop`);
+}
+
+/** SIGCONT, waited for until the kernel shows the process running again (Linux). */
+export async function resumePid(pid: number, what: string): Promise<void> {
+  process.kill(pid, "SIGCONT");
+  if (process.platform === "linux") await waitFor(() => procState(pid) !== "T", `${what} ${pid} to continue`);
+}
