@@ -3,6 +3,7 @@
 // session's event stream read for `message` events, and the /proc figures (CPU ticks, RSS) of
 // every process. Everything is tracked by pid and stopped by pid, as in the other helpers.
 import { readFileSync } from "node:fs";
+import { request } from "node:http";
 import { join } from "node:path";
 import { PATHS, startDaemon } from "./daemon.mjs";
 import { createPool, metricValue, newToken, send } from "./http.mjs";
