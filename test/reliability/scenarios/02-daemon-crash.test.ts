@@ -38,12 +38,16 @@ afterAll(async () => {
 it("restores the live sessions after kill -9 and drops the ones that ended meanwhile", async () => {
   const dir = daemonDir();
   const marks = tempDir();
-  // Each program records its pid and token file path, then sleeps.
-  const script = `echo "$$ $CLAUDEMESH_IPC_TOKEN_FILE" > ${marks}/$CLAUDEMESH_DISPLAY_NAME; exec sleep 300`;
+  // Each program records its pid and token file path (whole: written aside, then renamed, so a
+  // file that is there is never half written), then sleeps.
+  const script =
+    `echo "$$ $CLAUDEMESH_IPC_TOKEN_FILE" > ${marks}/.$CLAUDEMESH_DISPLAY_NAME && ` +
+    `mv ${marks}/.$CLAUDEMESH_DISPLAY_NAME ${marks}/$CLAUDEMESH_DISPLAY_NAME; exec sleep 300`;
   for (let i = 0; i < 60; i++) cliSpawn(dir, ["launch", "--name", `s${i}`, "--", "sh", "-c", script]);
-  await waitFor(() => readdirSync(marks).length === 60, "60 programs running", 60_000);
+  const recorded = () => readdirSync(marks).filter((name) => !name.startsWith("."));
+  await waitFor(() => recorded().length === 60, "60 programs running", 60_000);
   const info = new Map(
-    readdirSync(marks).map((name) => {
+    recorded().map((name) => {
       const [pid, tokenFile] = readFileSync(join(marks, name), "utf8").trim().split(" ") as [string, string];
       programs.push(Number(pid));
       return [name, { pid: Number(pid), token: readFileSync(tokenFile, "utf8") }];
