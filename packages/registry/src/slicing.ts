@@ -34,3 +34,25 @@ export async function forEachSliced<T>(
     }
   }
 }
+
+/**
+ * `forEachSliced` for an async iterable (a subscription that hands over bursts at once): `work`
+ * on each item as it comes, yielding to the event loop whenever a slice has used its budget.
+ */
+export async function forAwaitSliced<T>(
+  items: AsyncIterable<T>,
+  work: (item: T) => void,
+  options: SliceOptions = {},
+): Promise<void> {
+  const budget = options.budgetMs ?? DEFAULT_SLICE_BUDGET_MS;
+  const now = options.now ?? monotonicNow;
+  const yieldToLoop = options.yieldToLoop ?? yieldToEventLoop;
+  let sliceStart = now();
+  for await (const item of items) {
+    work(item);
+    if (now() - sliceStart >= budget) {
+      await yieldToLoop();
+      sliceStart = now();
+    }
+  }
+}

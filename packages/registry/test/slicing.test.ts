@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { forEachSliced, yieldToEventLoop } from "../src/slicing.js";
+import { forAwaitSliced, forEachSliced, yieldToEventLoop } from "../src/slicing.js";
 
 describe("forEachSliced", () => {
   it("visits every item in order", async () => {
@@ -39,5 +39,27 @@ describe("forEachSliced", () => {
 
   it("yieldToEventLoop resolves", async () => {
     await expect(yieldToEventLoop()).resolves.toBeUndefined();
+  });
+});
+
+describe("forAwaitSliced", () => {
+  async function* burst(n: number): AsyncIterable<number> {
+    for (let i = 0; i < n; i++) yield i;
+  }
+
+  it("visits every item in order, yielding each time the budget is spent", async () => {
+    const seen: number[] = [];
+    let clock = 0;
+    let yields = 0;
+    await forAwaitSliced(
+      burst(6),
+      (n) => {
+        seen.push(n);
+        clock += 2;
+      },
+      { budgetMs: 4, now: () => clock, yieldToLoop: async () => void yields++ },
+    );
+    expect(seen).toEqual([0, 1, 2, 3, 4, 5]);
+    expect(yields).toBe(3);
   });
 });

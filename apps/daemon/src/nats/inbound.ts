@@ -22,7 +22,7 @@ import {
   trusts,
   WIRE_LIMITS,
 } from "@claudemesh/mesh";
-import type { SessionRegistry } from "@claudemesh/registry";
+import { forAwaitSliced, type SessionRegistry } from "@claudemesh/registry";
 import type { ConsumerMessages, JetStreamClient, JetStreamManager, JsMsg } from "@nats-io/jetstream";
 import type { LinkLogger } from "./link.js";
 import { type JetStreamModule, loadJetStream, loadNats } from "./load.js";
@@ -127,8 +127,8 @@ export const CONSUME_OPTIONS = { max_messages: 256, expires: 2_000, idle_heartbe
 /** `bind` hides a consumer that is gone: after this many missed-heartbeat notices in a row, ask. */
 const CHECK_AFTER_MISSED = 10;
 
-/** The longest the consumer loop runs before it lets the rest of the daemon have a turn. */
-const HANDLE_SLICE_MS = 4;
+/** The longest the consumer loop (and the presence watch) runs before the rest of the daemon has a turn. */
+export const SLICE_MS = 4;
 
 /** How many frames taken in are remembered by their bytes (to refuse exact replays unopened). */
 const TAKEN_FRAMES = 20_000;
@@ -181,20 +181,11 @@ export class Inbound {
     const messages = await consumer.consume({ ...CONSUME_OPTIONS });
     this.#messages = messages;
     this.#watchStatus(messages, jsm, name);
-    void (async () => {
-      // Each frame is taken synchronously, in stream order; its ack waits for the journal, and
-      // the next frame does not: one journal write covers everything taken meanwhile.
-      // A burst of frames (a replay flood, a backlog after a reconnect) gives way every few ms,
-      // so that requests and the presence watch are not held behind it.
-      let since = performance.now();
-      for await (const m of messages) {
-        this.#handle(m);
-        if (performance.now() - since >= HANDLE_SLICE_MS) {
-          await new Promise((resolve) => setImmediate(resolve));
-          since = performance.now();
-        }
-      }
-    })()
+    // Each frame is taken synchronously, in stream order; its ack waits for the journal, and the
+    // next frame does not: one journal write covers everything taken meanwhile. A burst of frames
+    // (a replay flood, a backlog after a reconnect) gives way every few ms, so that requests and
+    // the presence watch are not held behind it.
+    void forAwaitSliced(messages, (m) => this.#handle(m), { budgetMs: SLICE_MS })
       .catch((error: unknown) => {
         if (!this.#closed)
           this.#o.logger.warn("message consumer failed", { mesh: this.#o.mesh, error: messageOf(error) });
