@@ -31,12 +31,17 @@ export function defaultHostDir(home: string, mesh: string): string {
   return join(home || homedir(), ".claudemesh", "host", mesh);
 }
 
-/** `host:port` → its parts; throws a usage-style Error naming what is wrong. */
+/** A `--listen` value that is not HOST:PORT: the user's to fix. */
+export class ListenError extends Error {
+  override readonly name = "ListenError";
+}
+
+/** `host:port` → its parts; throws ListenError naming what is wrong. */
 export function parseListen(text: string): { host: string; port: number } {
   const m = /^(\[[0-9a-fA-F:]+\]|[^:\s]+):([0-9]{1,5})$/.exec(text.trim());
   const port = m === null ? Number.NaN : Number(m[2]);
   if (m === null || !(port >= 1 && port <= 65535)) {
-    throw new Error(`--listen ${JSON.stringify(text)}: give HOST:PORT, e.g. 0.0.0.0:4222`);
+    throw new ListenError(`--listen ${JSON.stringify(text)}: give HOST:PORT, e.g. 0.0.0.0:4222`);
   }
   return { host: (m[1] as string).replace(/^\[|\]$/g, ""), port };
 }
@@ -73,8 +78,7 @@ export function prepareHost(o: PrepareOptions): {
     throw new HostDirError(`${o.dir} hosts mesh ${previous.mesh}, not ${o.mesh}: give another --dir`);
   }
   const listen = o.listen === undefined ? undefined : parseListen(o.listen);
-  const host = listen?.host ?? previous?.host ?? parseListen(DEFAULT_LISTEN).host;
-  const port = listen?.port ?? previous?.port ?? parseListen(DEFAULT_LISTEN).port;
+  const { host, port } = listen ?? previous ?? parseListen(DEFAULT_LISTEN);
   const servers =
     o.advertise !== undefined && o.advertise.length > 0
       ? [...o.advertise]

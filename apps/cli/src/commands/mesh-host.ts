@@ -55,13 +55,30 @@ async function memberKey(ctx: CliContext): Promise<MemberKey> {
   }
 }
 
-function hostDirOf(
-  ctx: CliContext,
-  mesh: string,
-  dir: string | undefined,
-  defaultHostDir: (h: string, m: string) => string,
-) {
-  return dir === undefined ? defaultHostDir(ctx.home, mesh) : resolve(ctx.cwd, dir);
+type HostModule = Awaited<ReturnType<typeof hostModule>>;
+
+function hostDirOf(ctx: CliContext, host: HostModule, mesh: string, dir: string | undefined): string {
+  return dir === undefined ? host.defaultHostDir(ctx.home, mesh) : resolve(ctx.cwd, dir);
+}
+
+/** The host dir of a mesh this machine hosts, its config and keys; exit 4 when there is none. */
+function openHosted(ctx: CliContext, host: HostModule, mesh: string, dir: string | undefined) {
+  const path = hostDirOf(ctx, host, mesh, dir);
+  const hostDir = new host.HostDir(path);
+  if (!hostDir.exists()) {
+    throw new CliError(
+      `no hosted mesh in ${path}: run claudemesh mesh host ${mesh} first (or give --dir)`,
+      EXIT.notFound,
+    );
+  }
+  try {
+    const config = hostDir.readConfig();
+    if (config.mesh !== mesh) throw new CliError(`${path} hosts mesh ${config.mesh}, not ${mesh}`, EXIT.usage);
+    return { hostDir, config, keys: hostDir.readKeys() };
+  } catch (error) {
+    if (error instanceof CliError) throw error;
+    throw new CliError((error as Error).message);
+  }
 }
 
 /** The daemon's creds file for a mesh: in the daemon dir (0700), 0600. */
@@ -89,7 +106,7 @@ export async function meshHostCommand(ctx: CliContext, mesh: string, options: Me
   if (options.install || options.uninstall || options.dryRun) return hostServiceCommand(ctx, mesh, options);
   const host = await hostModule();
   const member = await memberKey(ctx);
-  const dir = hostDirOf(ctx, mesh, options.dir, host.defaultHostDir);
+  const dir = hostDirOf(ctx, host, mesh, options.dir);
   const say = (line: string) => ctx.stderr.write(`claudemesh: ${line}\n`);
   let running: Awaited<ReturnType<typeof host.startHost>>;
   try {
@@ -104,7 +121,7 @@ export async function meshHostCommand(ctx: CliContext, mesh: string, options: Me
     });
   } catch (error) {
     if (error instanceof host.HostDirError || error instanceof host.HostServerError) throw new CliError(error.message);
-    if (error instanceof Error && error.message.startsWith("--listen")) throw new CliError(error.message, EXIT.usage);
+    if (error instanceof host.ListenError) throw new CliError(error.message, EXIT.usage);
     throw error;
   }
   const stopped = new Promise<void>((resolveStop) => {
@@ -141,25 +158,9 @@ export async function meshHostCommand(ctx: CliContext, mesh: string, options: Me
 
 export async function meshInviteCommand(ctx: CliContext, mesh: string, options: MeshInviteOptions): Promise<number> {
   const host = await hostModule();
-  const dir = hostDirOf(ctx, mesh, options.dir, host.defaultHostDir);
   const duration = host.parseDuration(options.expires ?? "7d");
   if (!duration.ok) throw new CliError(`--expires: ${duration.error}`, EXIT.usage);
-  const hostDir = new host.HostDir(dir);
-  if (!hostDir.exists()) {
-    throw new CliError(
-      `no hosted mesh in ${dir}: run claudemesh mesh host ${mesh} first (or give --dir)`,
-      EXIT.notFound,
-    );
-  }
-  let config: ReturnType<typeof hostDir.readConfig>;
-  let keys: ReturnType<typeof hostDir.readKeys>;
-  try {
-    config = hostDir.readConfig();
-    keys = hostDir.readKeys();
-  } catch (error) {
-    throw new CliError((error as Error).message);
-  }
-  if (config.mesh !== mesh) throw new CliError(`${dir} hosts mesh ${config.mesh}, not ${mesh}`, EXIT.usage);
+  const { hostDir, config, keys } = openHosted(ctx, host, mesh, options.dir);
   const member = await memberKey(ctx);
   const invite = await host.createInvite(hostDir, keys, config, {
     expiresMs: duration.ms,
@@ -216,15 +217,9 @@ export async function meshRevokeCommand(
   options: { dir?: string },
 ): Promise<number> {
   const host = await hostModule();
-  const dir = hostDirOf(ctx, mesh, options.dir, host.defaultHostDir);
-  const hostDir = new host.HostDir(dir);
-  if (!hostDir.exists()) throw new CliError(`no hosted mesh in ${dir} (give --dir)`, EXIT.notFound);
+  const { hostDir, config, keys } = openHosted(ctx, host, mesh, options.dir);
   let named: { users: string[]; what: string };
-  let config: ReturnType<typeof hostDir.readConfig>;
-  let keys: ReturnType<typeof hostDir.readKeys>;
   try {
-    config = hostDir.readConfig();
-    keys = hostDir.readKeys();
     named = host.usersNamedBy(hostDir, who);
   } catch (error) {
     throw new CliError((error as Error).message, error instanceof host.RevokeError ? EXIT.notFound : EXIT.failure);
@@ -271,8 +266,7 @@ export async function hostServiceCommand(
     ctx.stdout.write(`removed ${file}\n`);
     return EXIT.ok;
   }
-  const { defaultHostDir } = await hostModule();
-  const hostDir = hostDirOf(ctx, mesh, options.dir, defaultHostDir);
+  const hostDir = hostDirOf(ctx, await hostModule(), mesh, options.dir);
   const spec: HostServiceSpec = {
     execPath: process.execPath,
     cli: join(dirname(daemonProgram()), "cli.js"),
