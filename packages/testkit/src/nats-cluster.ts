@@ -284,6 +284,11 @@ export async function startLeafHub(
     options.children,
     options.readyMs ?? 20_000,
   );
+  return Object.assign(await startOwned(node, dir), { leafPort, domain });
+}
+
+/** Starts a node in a dir of its own, removed if the start fails and on `dispose()`. */
+async function startOwned(node: ConfiguredNode, dir: string): Promise<ConfiguredNode & { dispose(): Promise<void> }> {
   try {
     await node.start();
   } catch (error) {
@@ -291,8 +296,6 @@ export async function startLeafHub(
     throw error;
   }
   return Object.assign(node, {
-    leafPort,
-    domain,
     async dispose() {
       await node.stop();
       removeDir(dir);
@@ -336,18 +339,8 @@ export async function startLeaf(
     options.children,
     options.readyMs ?? 20_000,
   );
-  try {
-    await node.start();
-  } catch (error) {
-    removeDir(dir);
-    throw error;
-  }
-  return Object.assign(node, {
+  return Object.assign(await startOwned(node, dir), {
     repoint: (hubPort: number) => node.restart(configFor(hubPort)),
-    async dispose() {
-      await node.stop();
-      removeDir(dir);
-    },
   });
 }
 
